@@ -1,0 +1,16 @@
+//! latchkey-core: the rules of the identity provider.
+//!
+//! This crate owns the domain types (accounts, clients, sessions, grants, keys), the validation
+//! rules and the small storage traits those rules need. It must never know about HTTP, SQL or
+//! any other I/O: the server crate speaks HTTP, the store crate speaks SQL, and both meet here.
+
+pub mod account;
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod model;
+pub mod secret;
+pub mod store;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::StoreError;
