@@ -8,6 +8,7 @@ pub mod account;
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod keys;
 pub mod model;
 pub mod secret;
 pub mod store;
