@@ -1,1 +1,273 @@
-//! placeholder
+//! latchkey-store: Latchkey's persistence, on SQLite or PostgreSQL through sea-orm.
+//!
+//! It owns the connection pool, running the migrations of `latchkey-migration`, the sea-orm
+//! entities (private to this crate) and the implementations of every storage trait of
+//! `latchkey_core::store`. Only `latchkey_core` types cross its boundary. It must never know
+//! HTTP, nor make a protocol decision: whether a consumed code may still be exchanged, or an
+//! expired session honoured, is for `latchkey-core` to say; this crate only stores, finds and
+//! atomically consumes.
+//!
+//! Timestamps are stored as UTC `timestamp with time zone` (RFC 3339 text on SQLite), truncated to
+//! whole microseconds on write, because PostgreSQL keeps no more: a value read back is then
+//! identical on both databases (see [`truncate`]).
+
+mod accounts;
+mod audit;
+mod clients;
+mod entity;
+mod error;
+mod grants;
+mod keys;
+mod sessions;
+mod throttle;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+use latchkey_core::StoreError;
+use latchkey_migration::Migrator;
+use sea_orm::sqlx::ConnectOptions as _;
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm::{
+    ConnectionTrait as _, DatabaseConnection, SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
+};
+use sea_orm_migration::MigratorTrait as _;
+
+use crate::error::DbResultExt as _;
+
+/// How long to wait for a connection (new or pooled) before answering `Unavailable`: long enough
+/// for a busy pool to free one, short enough that a dead database fails a request instead of hanging it.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long SQLite waits on another writer's lock before giving up (SQLITE_BUSY).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// `pg_advisory_xact_lock` key serialising migrations across nodes: "Latchkey" in ASCII.
+const MIGRATION_LOCK_KEY: i64 = 0x4c61_7463_686b_6579;
+
+/// The sqlx pool behind the sea-orm connection, kept for its statistics.
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The store: a cheap-to-clone handle on the connection pool, implementing every storage trait.
+#[derive(Clone, Debug)]
+pub struct SeaStore {
+    db: DatabaseConnection,
+    pool: Pool,
+}
+
+/// Connection pool gauges for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, busy or idle.
+    pub size: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+}
+
+impl SeaStore {
+    /// Connects to `url`:
+    /// - `sqlite://path/to/file.db?mode=rwc` (the parent directory is created) or `sqlite::memory:`;
+    ///   every connection gets WAL, `foreign_keys=ON` (cascades depend on it), a 5 s busy timeout and
+    ///   `synchronous=NORMAL` (durable with WAL except across power loss of the last transactions);
+    ///   an in-memory database always has exactly one connection, kept open, since it dies with its last one;
+    /// - `postgres://` or `postgresql://`, with a pool of at most `max_connections`.
+    ///
+    /// A database that cannot be reached gives [`StoreError::Unavailable`] within a few seconds.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<SeaStore, StoreError> {
+        let max_connections = max_connections.max(1);
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Internal(format!("invalid SQLite URL: {e}")))?
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .synchronous(SqliteSynchronous::Normal)
+                .disable_statement_logging();
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            if !memory && let Some(parent) = options.get_filename().parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Unavailable(format!("cannot create the directory {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+            let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+            let pool_options = if memory {
+                pool_options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+            } else {
+                pool_options.max_connections(max_connections)
+            };
+            let pool = pool_options.connect_with(options).await.map_err(|e| connect_error(url, e))?;
+            Ok(SeaStore { db: DatabaseConnection::from(pool.clone()), pool: Pool::Sqlite(pool) })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?
+                .application_name("latchkey")
+                .disable_statement_logging();
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(|e| connect_error(url, e))?;
+            Ok(SeaStore { db: DatabaseConnection::from(pool.clone()), pool: Pool::Postgres(pool) })
+        } else {
+            Err(StoreError::Internal(format!(
+                "unsupported database URL {}: use sqlite:// or postgres://",
+                redact_database_url(url)
+            )))
+        }
+    }
+
+    /// Applies pending migrations, inside one transaction. On PostgreSQL the transaction first takes
+    /// `pg_advisory_xact_lock`, so nodes starting together apply them once: the others wait, then
+    /// find nothing pending. On SQLite the transaction is `BEGIN IMMEDIATE`, which does the same
+    /// for processes sharing a file. Either way a failed migration leaves the schema as it was.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let txn = self.db.begin_with_options(options).await.store()?;
+        if matches!(self.pool, Pool::Postgres(_)) {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")).await.store()?;
+        }
+        Migrator::up(&txn, None).await.store()?;
+        txn.commit().await.store()
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.store()
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await.store()
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The pool's current size and idle connections.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle) = match &self.pool {
+            Pool::Sqlite(p) => (p.size(), p.num_idle()),
+            Pool::Postgres(p) => (p.size(), p.num_idle()),
+        };
+        PoolStats { size, idle: u32::try_from(idle).unwrap_or(u32::MAX) }
+    }
+
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+/// A failed first connection is `Unavailable` (the usual cause: the database is down or the
+/// address wrong), with the URL redacted because the message is logged.
+fn connect_error(url: &str, err: sea_orm::sqlx::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot connect to {}: {err}", redact_database_url(url)))
+}
+
+/// Replaces the password of a database URL (in the user information or a `password=` query
+/// parameter) with `[redacted]`, so the URL can be logged:
+/// `postgres://user:pass@h/db` becomes `postgres://user:[redacted]@h/db`.
+pub fn redact_database_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{scheme}://{user}:[redacted]@{host}{path}"),
+                    None => base.to_owned(),
+                },
+                None => base.to_owned(),
+            }
+        }
+        None => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=[redacted]"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+/// Every timestamp goes through here before it is written or compared: PostgreSQL keeps
+/// microseconds, so truncating on both databases makes what is read back equal to what was stored.
+pub(crate) fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+pub(crate) fn truncate_opt(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    t.map(truncate)
+}
+
+/// JSON arrays of strings (scopes, redirect URIs) in and out of their columns.
+pub(crate) fn to_json_strings<S: AsRef<str>>(items: &[S]) -> serde_json::Value {
+    serde_json::Value::Array(items.iter().map(|s| serde_json::Value::String(s.as_ref().to_owned())).collect())
+}
+
+pub(crate) fn from_json_strings(value: serde_json::Value, column: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_value(value).map_err(|e| StoreError::Internal(format!("corrupt {column}: {e}")))
+}
+
+/// Pages of lists: a limit of 0 means "no limit".
+pub(crate) fn page_limit(limit: u64) -> Option<u64> {
+    (limit > 0).then_some(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_database_urls() {
+        let cases = [
+            ("postgres://user:pass@h/db", "postgres://user:[redacted]@h/db"),
+            (
+                "postgres://user:p%40ss@h:5432/db?sslmode=require",
+                "postgres://user:[redacted]@h:5432/db?sslmode=require",
+            ),
+            ("postgres://user@h/db", "postgres://user@h/db"),
+            ("postgres://h/db?user=u&password=secret", "postgres://h/db?user=u&password=[redacted]"),
+            ("sqlite://./data/latchkey.db?mode=rwc", "sqlite://./data/latchkey.db?mode=rwc"),
+            ("sqlite::memory:", "sqlite::memory:"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_database_url(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn timestamps_truncate_to_microseconds() {
+        let t = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap_or_default();
+        assert_eq!(truncate(t).timestamp_subsec_nanos(), 123_456_000);
+    }
+}

@@ -1,0 +1,160 @@
+//! Registered OAuth clients.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use latchkey_core::StoreError;
+use latchkey_core::error::StoreResult;
+use latchkey_core::model::{Client, ClientId, GrantType, TokenEndpointAuthMethod};
+use latchkey_core::secret::TokenHash;
+use latchkey_core::store::ClientStore;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+
+use crate::accounts::changed;
+use crate::entity::client;
+use crate::error::DbResultExt as _;
+use crate::{SeaStore, from_json_strings, to_json_strings, truncate};
+
+fn to_model(c: Client) -> client::Model {
+    client::Model {
+        client_id: c.id.0,
+        secret_hash: c.secret_hash.map(|h| h.as_str().to_owned()),
+        name: c.name,
+        redirect_uris: to_json_strings(&c.redirect_uris),
+        post_logout_redirect_uris: to_json_strings(&c.post_logout_redirect_uris),
+        grant_types: to_json_strings(&c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>()),
+        scopes: to_json_strings(&c.scopes),
+        public: c.public,
+        first_party: c.first_party,
+        token_endpoint_auth_method: c.token_endpoint_auth_method.as_str().to_owned(),
+        access_token_lifetime: c.access_token_lifetime,
+        refresh_token_lifetime: c.refresh_token_lifetime,
+        id_token_lifetime: c.id_token_lifetime,
+        id_token_signed_response_alg: c.id_token_signed_response_alg,
+        from_config: c.from_config,
+        created_at: truncate(c.created_at),
+        updated_at: truncate(c.updated_at),
+    }
+}
+
+fn from_model(m: client::Model) -> StoreResult<Client> {
+    let grant_types = from_json_strings(m.grant_types, "clients.grant_types")?
+        .iter()
+        .map(|g| GrantType::parse(g).ok_or_else(|| StoreError::Internal(format!("unknown grant type {g:?}"))))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let auth_method = TokenEndpointAuthMethod::parse(&m.token_endpoint_auth_method).ok_or_else(|| {
+        StoreError::Internal(format!("unknown token_endpoint_auth_method {:?}", m.token_endpoint_auth_method))
+    })?;
+    Ok(Client {
+        id: ClientId(m.client_id),
+        secret_hash: m.secret_hash.map(TokenHash::from_stored),
+        name: m.name,
+        redirect_uris: from_json_strings(m.redirect_uris, "clients.redirect_uris")?,
+        post_logout_redirect_uris: from_json_strings(m.post_logout_redirect_uris, "clients.post_logout_redirect_uris")?,
+        grant_types,
+        scopes: from_json_strings(m.scopes, "clients.scopes")?,
+        public: m.public,
+        first_party: m.first_party,
+        token_endpoint_auth_method: auth_method,
+        access_token_lifetime: m.access_token_lifetime,
+        refresh_token_lifetime: m.refresh_token_lifetime,
+        id_token_lifetime: m.id_token_lifetime,
+        id_token_signed_response_alg: m.id_token_signed_response_alg,
+        from_config: m.from_config,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+/// Every column an update may change: all but the key and `created_at`.
+const UPDATABLE: [client::Column; 15] = [
+    client::Column::SecretHash,
+    client::Column::Name,
+    client::Column::RedirectUris,
+    client::Column::PostLogoutRedirectUris,
+    client::Column::GrantTypes,
+    client::Column::Scopes,
+    client::Column::Public,
+    client::Column::FirstParty,
+    client::Column::TokenEndpointAuthMethod,
+    client::Column::AccessTokenLifetime,
+    client::Column::RefreshTokenLifetime,
+    client::Column::IdTokenLifetime,
+    client::Column::IdTokenSignedResponseAlg,
+    client::Column::FromConfig,
+    client::Column::UpdatedAt,
+];
+
+impl SeaStore {
+    async fn read_client(&self, id: &str) -> StoreResult<Client> {
+        let found = client::Entity::find_by_id(id.to_owned()).one(self.db()).await.store()?;
+        found.map(from_model).ok_or_else(|| StoreError::NotFound("client".to_owned()))?
+    }
+}
+
+#[async_trait]
+impl ClientStore for SeaStore {
+    async fn insert_client(&self, c: Client) -> StoreResult<Client> {
+        let model = to_model(c);
+        let active: client::ActiveModel = model.clone().into();
+        client::Entity::insert(active).exec_without_returning(self.db()).await.store()?;
+        from_model(model)
+    }
+
+    async fn upsert_client(&self, c: Client) -> StoreResult<Client> {
+        let id = c.id.0.clone();
+        let active: client::ActiveModel = to_model(c).into();
+        client::Entity::insert(active)
+            .on_conflict(OnConflict::column(client::Column::ClientId).update_columns(UPDATABLE).to_owned())
+            .exec_without_returning(self.db())
+            .await
+            .store()?;
+        // Read back: on an update the stored `created_at` is the original one, not the caller's.
+        self.read_client(&id).await
+    }
+
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        client::Entity::find_by_id(id.0.clone()).one(self.db()).await.store()?.map(from_model).transpose()
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let rows = client::Entity::find().order_by_asc(client::Column::ClientId).all(self.db()).await.store()?;
+        rows.into_iter().map(from_model).collect()
+    }
+
+    async fn update_client(&self, c: Client) -> StoreResult<Client> {
+        let id = c.id.0.clone();
+        let mut active: client::ActiveModel = to_model(c).into();
+        active.client_id = sea_orm::ActiveValue::NotSet;
+        active.created_at = sea_orm::ActiveValue::NotSet;
+        let res = client::Entity::update_many()
+            .set(active)
+            .filter(client::Column::ClientId.eq(id.as_str()))
+            .exec(self.db())
+            .await
+            .store()?;
+        changed(res.rows_affected, "client")?;
+        self.read_client(&id).await
+    }
+
+    async fn update_client_secret(&self, id: &ClientId, secret_hash: TokenHash, now: DateTime<Utc>) -> StoreResult<()> {
+        let update = client::ActiveModel {
+            secret_hash: Set(Some(secret_hash.as_str().to_owned())),
+            updated_at: Set(truncate(now)),
+            ..Default::default()
+        };
+        let res = client::Entity::update_many()
+            .set(update)
+            .filter(client::Column::ClientId.eq(id.0.as_str()))
+            .exec(self.db())
+            .await
+            .store()?;
+        changed(res.rows_affected, "client")
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {
+        // Codes, tokens and consents of the client go with it: ON DELETE CASCADE in the schema.
+        let res = client::Entity::delete_by_id(id.0.clone()).exec(self.db()).await.store()?;
+        Ok(res.rows_affected > 0)
+    }
+}
