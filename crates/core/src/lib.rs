@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod keys;
 pub mod model;
+pub mod password;
 pub mod secret;
 pub mod store;
 
