@@ -7,8 +7,9 @@ use latchkey_core::error::StoreResult;
 use latchkey_core::model::{Client, ClientId, GrantType, TokenEndpointAuthMethod};
 use latchkey_core::secret::TokenHash;
 use latchkey_core::store::ClientStore;
+use sea_orm::QueryOrder as _;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 
 use crate::accounts::changed;
 use crate::entity::client;
@@ -124,7 +125,8 @@ impl ClientStore for SeaStore {
 
     async fn update_client(&self, c: Client) -> StoreResult<Client> {
         let id = c.id.0.clone();
-        let mut active: client::ActiveModel = to_model(c).into();
+        // From<Model> marks every field Unchanged, which an UPDATE skips: reset_all marks them Set.
+        let mut active = client::ActiveModel::from(to_model(c)).reset_all();
         active.client_id = sea_orm::ActiveValue::NotSet;
         active.created_at = sea_orm::ActiveValue::NotSet;
         let res = client::Entity::update_many()

@@ -238,9 +238,11 @@ pub(crate) fn from_json_strings(value: serde_json::Value, column: &str) -> Resul
     serde_json::from_value(value).map_err(|e| StoreError::Internal(format!("corrupt {column}: {e}")))
 }
 
-/// Pages of lists: a limit of 0 means "no limit".
-pub(crate) fn page_limit(limit: u64) -> Option<u64> {
-    (limit > 0).then_some(limit)
+/// Pages of lists: a limit of 0 means "no limit". Always a number, because SQLite accepts an
+/// OFFSET only after a LIMIT; `i64::MAX` is the largest both databases take.
+pub(crate) fn page_limit(limit: u64) -> u64 {
+    const NO_LIMIT: u64 = i64::MAX.unsigned_abs();
+    if limit == 0 { NO_LIMIT } else { limit.min(NO_LIMIT) }
 }
 
 #[cfg(test)]
