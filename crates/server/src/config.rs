@@ -11,6 +11,7 @@
 //! environment is passed in, which also keeps the tests free of global state.
 
 mod build;
+mod clients;
 mod render;
 #[cfg(test)]
 mod tests;
