@@ -93,12 +93,13 @@ impl SeaStore {
                 .synchronous(SqliteSynchronous::Normal)
                 .disable_statement_logging();
             let memory = url.contains(":memory:") || url.contains("mode=memory");
-            if !memory && let Some(parent) = options.get_filename().parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        StoreError::Unavailable(format!("cannot create the directory {}: {e}", parent.display()))
-                    })?;
-                }
+            if !memory
+                && let Some(parent) = options.get_filename().parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create the directory {}: {e}", parent.display()))
+                })?;
             }
             let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
             let pool_options = if memory {
