@@ -1,1 +1,191 @@
-//! End-to-end tests live in tests/.
+//! Support for the end-to-end tests: start the real `latchkey` binary on a free port with a fresh
+//! database, talk to it over loopback, and stop it with a real signal.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to the test executables.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use latchkey_store::testing::TempPostgres;
+
+pub mod browser;
+
+/// Path of a workspace binary built by cargo (`target/<profile>/<name>`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test-exe> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is not built; run the tests with `cargo test --workspace`", path.display());
+    path
+}
+
+/// Which database a test server uses.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// The embedded default: SQLite in the server's own data directory.
+    Sqlite,
+    Url(String),
+}
+
+/// A running `latchkey serve`.
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    data_dir: Option<tempfile::TempDir>,
+    log: Arc<Mutex<String>>,
+    pub db: Db,
+}
+
+impl Server {
+    /// Starts the server with a fresh data directory; waits until it logs where it listens.
+    pub fn start(db: Db, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let data_dir = tempfile::tempdir()?;
+        Self::start_in(data_dir, db, extra_env)
+    }
+
+    /// Starts the server on an existing data directory (a restart).
+    pub fn start_in(data_dir: tempfile::TempDir, db: Db, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut cmd = latchkey_command(data_dir.path(), &db);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn()?;
+        let stderr = child.stderr.take().ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Log first, then announce: whoever waits for the address can read the line too.
+                if let Ok(mut log) = sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let base_url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let log = log.lock().map(|l| l.clone()).unwrap_or_default();
+                anyhow::bail!("latchkey did not start listening:\n{log}");
+            }
+        };
+        Ok(Self { child, base_url, data_dir: Some(data_dir), log, db })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill failed");
+        Ok(())
+    }
+
+    /// Waits for the process to exit, up to `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                anyhow::bail!("latchkey did not exit within {timeout:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server (SIGTERM, then wait) and hands back its data directory.
+    pub fn stop(self) -> anyhow::Result<tempfile::TempDir> {
+        self.terminate()?;
+        let mut this = self;
+        this.wait_exit(Duration::from_secs(30))?;
+        Ok(this.into_data_dir())
+    }
+
+    /// Hands back the data directory (killing the process if it still runs).
+    pub fn into_data_dir(mut self) -> tempfile::TempDir {
+        match self.data_dir.take() {
+            Some(dir) => dir,
+            None => unreachable!("the data directory is taken only here, by value"),
+        }
+    }
+
+    /// The server's working directory; its data is in `data/` below it.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.as_ref().map_or(Path::new("."), |d| d.path())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A `latchkey` command that runs in `data_dir` with no configuration file, on `db`.
+pub fn latchkey_command(data_dir: &Path, db: &Db) -> Command {
+    let mut cmd = Command::new(binary("latchkey"));
+    cmd.current_dir(data_dir)
+        .env_remove("RUST_LOG")
+        .env("LATCHKEY_DATA_DIR", data_dir.join("data"))
+        .env("LATCHKEY_LOG__LEVEL", "info")
+        // Cheap hashing keeps tests fast; the OWASP default is pinned by unit tests.
+        .env("LATCHKEY_PASSWORDS__ARGON2_MEMORY_KIB", "1024")
+        .env("LATCHKEY_PASSWORDS__ARGON2_ITERATIONS", "1");
+    if let Db::Url(url) = db {
+        cmd.env("LATCHKEY_DATABASE__URL", url);
+    }
+    cmd
+}
+
+/// Output of one CLI run.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `latchkey <args>` to completion, feeding `stdin`.
+pub fn run_cli(data_dir: &Path, db: &Db, args: &[&str], stdin: &str) -> anyhow::Result<CliOutput> {
+    let mut cmd = latchkey_command(data_dir, db);
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    Ok(CliOutput {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}

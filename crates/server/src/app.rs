@@ -1,0 +1,58 @@
+//! `router(state)`: the one place every route is listed, with the layers every request passes.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::http::error::PageError;
+use crate::http::{health, layers, metrics, paths};
+use crate::state::AppState;
+use crate::templates::STYLESHEET;
+
+pub fn router(state: AppState) -> Router {
+    let http = &state.config.http;
+    let routes = Router::new()
+        .route(paths::HEALTHZ, get(health::healthz_get))
+        .route(paths::READYZ, get(health::readyz_get))
+        .route(paths::METRICS, get(metrics::metrics_get))
+        .route(paths::STYLESHEET, get(stylesheet_get))
+        .route_layer(from_fn(metrics::track))
+        .fallback(|| async { PageError::NotFound });
+
+    // Outermost first: the request id exists before anything logs, and every response (even a
+    // panic's or a timeout's) gets the error page and the security headers.
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(layers::REQUEST_ID, MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request.headers().get(layers::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // The path only: query strings can carry codes and tokens.
+            tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+        }))
+        .layer(PropagateRequestIdLayer::new(layers::REQUEST_ID))
+        .layer(from_fn_with_state(state.clone(), layers::security_headers))
+        .layer(from_fn_with_state(state.clone(), layers::error_pages))
+        .layer(from_fn(layers::catch_panic))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, http.request_timeout))
+        .layer(RequestBodyLimitLayer::new(http.body_limit))
+        .layer(DefaultBodyLimit::max(http.body_limit));
+
+    routes.layer(layers).with_state(state)
+}
+
+async fn stylesheet_get() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        STYLESHEET,
+    )
+}

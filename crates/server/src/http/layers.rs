@@ -1,0 +1,151 @@
+//! Layers every response passes through: request ids, tracing, security headers, the panic
+//! catcher and the error-page renderer.
+
+use std::panic::AssertUnwindSafe;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use futures_util::FutureExt as _;
+use tower_http::request_id::RequestId;
+
+use super::error::{ApiError, ErrorPage};
+use crate::state::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id as text, for logs and error pages.
+pub fn request_id_of(request: &Request) -> String {
+    request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-").to_owned()
+}
+
+/// Headers on every response. Pages that run a script set their own, stricter CSP with a nonce;
+/// this default allows no scripts at all.
+pub async fn security_headers(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let mut set = |name: HeaderName, value: &'static str| {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::REFERRER_POLICY, "no-referrer");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    );
+    set(HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    set(HeaderName::from_static("cross-origin-resource-policy"), "same-origin");
+    set(HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), interest-cohort=()");
+    if app.config.issuer.scheme() == "https" {
+        // Two years, the HSTS preload list's minimum; only when we are really served over https.
+        set(header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
+    }
+    response
+}
+
+/// A panic in a handler becomes a logged 500 with the request id, never a dropped connection.
+pub async fn catch_panic(request: Request, next: Next) -> Response {
+    let request_id = request_id_of(&request);
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".into());
+            tracing::error!(request_id, panic = %detail, "handler panicked");
+            let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            response.extensions_mut().insert(ErrorPage {
+                title: "Something went wrong",
+                message:
+                    "An unexpected error occurred. If it persists, give the request id below to your administrator."
+                        .into(),
+            });
+            response
+        }
+    }
+}
+
+/// Paths whose clients are programs: their errors are JSON, never an HTML page.
+fn is_api_path(path: &str) -> bool {
+    const API: &[&str] = &["/token", "/introspect", "/revoke", "/userinfo", "/jwks", "/.well-known/", "/admin/api/"];
+    API.iter().any(|p| path.starts_with(p))
+}
+
+/// Renders the error page for any error response without a body of its own: those carrying an
+/// [`ErrorPage`] from a handler, and the bare statuses tower layers produce (404, 408, 413, ...).
+pub async fn error_pages(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let request_id = request_id_of(&request);
+    let api = is_api_path(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let page = response.extensions().get::<ErrorPage>().cloned();
+    if page.is_none()
+        && (!status.is_client_error() && !status.is_server_error()
+            || response.headers().contains_key(header::CONTENT_TYPE))
+    {
+        return response;
+    }
+    let page = page.unwrap_or_else(|| default_page(status));
+    let (mut parts, _) = response.into_parts();
+    parts.extensions.remove::<ErrorPage>();
+    if api {
+        let code = match status {
+            StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
+            s if s.is_server_error() => "server_error",
+            _ => "invalid_request",
+        };
+        let mut json = ApiError::new(status, code, page.message).into_response();
+        for (name, value) in &parts.headers {
+            json.headers_mut().entry(name.clone()).or_insert(value.clone());
+        }
+        return json;
+    }
+    let html = app.templates.render_error(status, page.title, &page.message, &request_id);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    parts.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(Html(html).0))
+}
+
+fn default_page(status: StatusCode) -> ErrorPage {
+    let (title, message) = match status {
+        StatusCode::NOT_FOUND => ("Page not found", "There is nothing at this address."),
+        StatusCode::METHOD_NOT_ALLOWED => ("Not allowed", "This address does not accept that kind of request."),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("Request too large", "The submitted data is larger than this server accepts.")
+        }
+        StatusCode::REQUEST_TIMEOUT => ("Request timed out", "The request took too long. Please try again."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("Unsupported request", "The submitted data is not in a format this page accepts.")
+        }
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
+            ("Bad request", "The submitted data could not be understood. Please go back and try again.")
+        }
+        s if s.is_server_error() => (
+            "Something went wrong",
+            "An unexpected error occurred. If it persists, give the request id below to your administrator.",
+        ),
+        _ => ("Request not accepted", "The request could not be completed."),
+    };
+    ErrorPage { title, message: message.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_paths_get_json_errors() {
+        for p in ["/token", "/introspect", "/userinfo", "/.well-known/openid-configuration", "/admin/api/v1/accounts"] {
+            assert!(is_api_path(p), "{p}");
+        }
+        for p in ["/login", "/account", "/admin", "/healthz", "/"] {
+            assert!(!is_api_path(p), "{p}");
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Password hashing with Argon2id, off the async runtime and behind a bound.
+//!
+//! One Argon2id hash at the OWASP parameters costs about 25 ms of one core and 19 MiB of memory.
+//! Run on a runtime worker it would stall every other request on that worker; run unbounded, a
+//! login flood would queue thousands of hashes and take the whole server down with it. So hashes
+//! run on the blocking pool, at most `max_concurrent_hashes` at once; a request that cannot get a
+//! slot within `hash_queue_timeout` is answered "busy" (503 with Retry-After) at once, and the rest
+//! of the server (discovery, token, userinfo) stays fast.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
+use tokio::sync::Semaphore;
+
+use crate::config::PasswordConfig;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing slot stayed taken for the whole queue timeout.
+    #[error("password hashing is at capacity")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Internal(String),
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub ok: bool,
+    /// The stored hash uses other parameters than today's: re-hash on this successful sign-in.
+    pub needs_rehash: bool,
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    permits: Semaphore,
+    queue_timeout: Duration,
+    /// A hash of a random password at today's parameters, verified for unknown accounts so that
+    /// "no such user" costs the same time as "wrong password" (no user enumeration by timing).
+    dummy_hash: String,
+}
+
+impl PasswordHasher {
+    pub fn new(config: &PasswordConfig) -> Result<Self, HashError> {
+        let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
+            .map_err(|e| HashError::Internal(format!("argon2 parameters: {e}")))?;
+        let slots = if config.max_concurrent_hashes == 0 {
+            2 * std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            config.max_concurrent_hashes
+        };
+        let dummy = latchkey_core::secret::Secret::generate();
+        let dummy_hash = hash_with(&params, dummy.expose())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                params,
+                permits: Semaphore::new(slots),
+                queue_timeout: config.hash_queue_timeout,
+                dummy_hash,
+            }),
+        })
+    }
+
+    /// How many hashes may run at once.
+    pub fn capacity(&self) -> usize {
+        self.inner.permits.available_permits()
+    }
+
+    /// Hashes a password (NFKC-normalised first) into a PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let password = latchkey_core::password::normalize_password(password);
+        let params = self.inner.params.clone();
+        self.run(move || hash_with(&params, &password)).await
+    }
+
+    /// Checks a password against a stored PHC string. With `None` (no such account, or an account
+    /// without a password) a dummy hash is verified instead and the answer is always "no".
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified, HashError> {
+        let password = latchkey_core::password::normalize_password(password);
+        let real = stored.is_some();
+        let stored = stored.unwrap_or(&self.inner.dummy_hash).to_owned();
+        let params = self.inner.params.clone();
+        self.run(move || {
+            let Ok(parsed) = PasswordHash::new(&stored) else {
+                return Err(HashError::Internal("stored password hash is not a PHC string".into()));
+            };
+            let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+            let needs_rehash = ok && !matches_params(&parsed, &params);
+            Ok(Verified { ok: ok && real, needs_rehash: needs_rehash && real })
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let permit = tokio::time::timeout(self.inner.queue_timeout, self.inner.permits.acquire())
+            .await
+            .map_err(|_| HashError::Busy)?
+            .map_err(|_| HashError::Internal("hasher closed".into()))?;
+        let result = tokio::task::spawn_blocking(work).await.map_err(|e| HashError::Internal(e.to_string()))?;
+        drop(permit);
+        result
+    }
+}
+
+fn hash_with(params: &Params, password: &str) -> Result<String, HashError> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| HashError::Internal(e.to_string()))
+}
+
+/// Is this hash Argon2id v19 at exactly today's m, t, p?
+fn matches_params(hash: &PasswordHash, params: &Params) -> bool {
+    let Ok(stored) = Params::try_from(hash) else { return false };
+    hash.algorithm.as_str() == "argon2id"
+        && hash.version == Some(0x13)
+        && stored.m_cost() == params.m_cost()
+        && stored.t_cost() == params.t_cost()
+        && stored.p_cost() == params.p_cost()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(m: u32, slots: usize) -> PasswordConfig {
+        PasswordConfig {
+            min_length: 15,
+            argon2_memory_kib: m,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: slots,
+            hash_queue_timeout: Duration::from_millis(50),
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_phc_and_verify() {
+        let hasher = PasswordHasher::new(&config(19456, 2)).unwrap();
+        let phc = hasher.hash("correct horse battery staple").await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert_eq!(
+            hasher.verify("correct horse battery staple", Some(&phc)).await.unwrap(),
+            Verified { ok: true, needs_rehash: false }
+        );
+        assert!(!hasher.verify("wrong", Some(&phc)).await.unwrap().ok);
+        // NFKC: the fullwidth form of the same password verifies.
+        let phc = hasher.hash("Ｐａｓｓ").await.unwrap();
+        assert!(hasher.verify("Pass", Some(&phc)).await.unwrap().ok);
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_verify_a_dummy_and_fail() {
+        let hasher = PasswordHasher::new(&config(8, 2)).unwrap();
+        assert_eq!(hasher.verify("anything", None).await.unwrap(), Verified { ok: false, needs_rehash: false });
+    }
+
+    #[tokio::test]
+    async fn changed_parameters_ask_for_a_rehash() {
+        let old = PasswordHasher::new(&config(4096, 2)).unwrap();
+        let phc = old.hash("a long enough passphrase").await.unwrap();
+        let new = PasswordHasher::new(&config(8192, 2)).unwrap();
+        assert_eq!(
+            new.verify("a long enough passphrase", Some(&phc)).await.unwrap(),
+            Verified { ok: true, needs_rehash: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_hasher_answers_busy_quickly() {
+        let hasher = PasswordHasher::new(&config(8, 1)).unwrap();
+        let held = hasher.inner.permits.acquire().await.unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(hasher.hash("x").await, Err(HashError::Busy));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        drop(held);
+        assert!(hasher.hash("x").await.is_ok());
+    }
+}

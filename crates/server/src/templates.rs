@@ -1,0 +1,64 @@
+//! Tera templates and the stylesheet, compiled into the binary so a deployed `latchkey` is one
+//! file. Autoescaping is on for every `.html` template: reflected values are always escaped.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use tera::{Context, Tera};
+
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../templates/", $name)))),*]
+    };
+}
+
+/// Every template, by name.
+const TEMPLATES: &[(&str, &str)] = templates!["idp/base.html", "idp/error.html"];
+
+/// The stylesheet served at `/static/latchkey.css`.
+pub const STYLESHEET: &str = include_str!("../../../static/latchkey.css");
+
+#[derive(Clone)]
+pub struct Templates(Arc<Tera>);
+
+impl Templates {
+    /// Parses every template; a broken template fails start-up, not a request.
+    pub fn load() -> Result<Self, tera::Error> {
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![".html"]);
+        tera.add_raw_templates(TEMPLATES.iter().copied())?;
+        Ok(Self(Arc::new(tera)))
+    }
+
+    pub fn render(&self, name: &str, context: &Context) -> Result<String, tera::Error> {
+        self.0.render(name, context)
+    }
+
+    /// The error page. It cannot fail to render in practice (its template is parsed at start-up);
+    /// if it ever does, a plain-text fallback still carries the request id.
+    pub fn render_error(&self, status: StatusCode, title: &str, message: &str, request_id: &str) -> String {
+        let mut ctx = Context::new();
+        ctx.insert("status", &status.as_u16());
+        ctx.insert("title", title);
+        ctx.insert("message", message);
+        ctx.insert("request_id", request_id);
+        self.render("idp/error.html", &ctx).unwrap_or_else(|err| {
+            tracing::error!(error = %err, "error page failed to render");
+            format!("Error {} (request id {})", status.as_u16(), request_id.replace(['<', '>', '&', '"', '\''], ""))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_and_escape() {
+        let t = Templates::load().unwrap();
+        let html = t.render_error(StatusCode::BAD_REQUEST, "Bad", "<script>alert(1)</script>", "abc");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"), "{html}");
+        assert!(!html.contains("<script>alert"));
+        assert!(html.contains("abc"));
+    }
+}
