@@ -80,6 +80,24 @@ impl Kek {
         STANDARD.encode(self.0)
     }
 
+    /// Derives an independent key for another purpose (HKDF-SHA256, RFC 5869, with `label` as the
+    /// `info`), so that every node sharing this key-encryption key agrees on, say, the CSRF key,
+    /// without the key-encryption key itself ever being used for anything but encryption.
+    pub fn derive(&self, label: &str, out: &mut [u8]) -> Result<(), KeyError> {
+        struct Len(usize);
+        impl aws_lc_rs::hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                self.0
+            }
+        }
+        let salt = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"latchkey derived keys v1");
+        let info = [label.as_bytes()];
+        salt.extract(&self.0)
+            .expand(&info, Len(out.len()))
+            .and_then(|okm| okm.fill(out))
+            .map_err(|_| KeyError::Generation)
+    }
+
     fn aead(&self) -> Result<LessSafeKey, KeyError> {
         Ok(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).map_err(|_| KeyError::BadKek)?))
     }

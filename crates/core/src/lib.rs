@@ -12,7 +12,9 @@ pub mod keys;
 pub mod model;
 pub mod password;
 pub mod secret;
+pub mod session;
 pub mod store;
+pub mod throttle;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::StoreError;

@@ -163,6 +163,9 @@ pub trait ThrottleStore: Send + Sync {
     /// callers each see a distinct count.
     async fn increment_throttle(&self, key: &str, now: DateTime<Utc>) -> StoreResult<ThrottleState>;
     async fn set_throttle_lock(&self, key: &str, until: Option<DateTime<Utc>>) -> StoreResult<()>;
+    /// Atomically replaces an expired lock (`locked_until <= now`, not null) with `until`; returns
+    /// whether this caller did it. Of many concurrent callers at most one wins, on every node.
+    async fn claim_throttle(&self, key: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> StoreResult<bool>;
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
 }
 

@@ -70,6 +70,23 @@ impl ThrottleStore for SeaStore {
         Ok(())
     }
 
+    async fn claim_throttle(&self, key: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> StoreResult<bool> {
+        use login_throttle::Column;
+        // One conditional UPDATE: PostgreSQL re-checks the WHERE clause on the row after waiting for
+        // a concurrent writer (READ COMMITTED), and SQLite serialises writers, so exactly one caller
+        // sees an affected row.
+        let update = login_throttle::ActiveModel { locked_until: Set(Some(truncate(until))), ..Default::default() };
+        let res = login_throttle::Entity::update_many()
+            .set(update)
+            .filter(Column::Key.eq(key))
+            .filter(Column::LockedUntil.is_not_null())
+            .filter(Column::LockedUntil.lte(truncate(now)))
+            .exec(self.db())
+            .await
+            .store()?;
+        Ok(res.rows_affected == 1)
+    }
+
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
         login_throttle::Entity::delete_by_id(key.to_owned()).exec(self.db()).await.store()?;
         Ok(())

@@ -595,6 +595,30 @@ async fn throttle_increments_are_atomic(store: &SeaStore) {
     assert_eq!(counts, (1..=100).collect::<BTreeSet<i32>>());
 }
 
+/// An expired lock is claimed by exactly one of 50 concurrent callers; an unexpired or missing one by none.
+async fn throttle_claims_are_exclusive(store: &SeaStore) {
+    let key = "login:claimed";
+    store.increment_throttle(key, t0()).await.unwrap();
+    assert!(!store.claim_throttle(key, t0(), t0() + Duration::seconds(4)).await.unwrap(), "no lock, nothing to claim");
+    store.set_throttle_lock(key, Some(t0() + Duration::seconds(2))).await.unwrap();
+    assert!(!store.claim_throttle(key, t0() + Duration::seconds(1), t0() + Duration::seconds(5)).await.unwrap());
+    let now = t0() + Duration::seconds(3);
+    let until = now + Duration::seconds(8);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_throttle(key, now, until).await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(store.find_throttle(key).await.unwrap().unwrap().locked_until, Some(micros(until)));
+    assert!(!store.claim_throttle("login:nobody", now, until).await.unwrap());
+}
+
 /// 20 concurrent consumers of one code and of one refresh token: exactly one `Now` each.
 async fn consumption_is_atomic(store: &SeaStore) {
     let (account, client_id) = account_and_client(store, "racer", "rp-race").await;
@@ -781,6 +805,7 @@ both!(
     audit_log,
     throttle_counts,
     throttle_increments_are_atomic,
+    throttle_claims_are_exclusive,
     consumption_is_atomic,
     deletes_cascade,
     timestamps_round_trip,
