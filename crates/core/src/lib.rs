@@ -5,6 +5,7 @@
 //! any other I/O: the server crate speaks HTTP, the store crate speaks SQL, and both meet here.
 
 pub mod account;
+pub mod authorize;
 pub mod client;
 pub mod clock;
 pub mod error;
