@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod grants;
 pub mod keys;
 pub mod model;
 pub mod password;
