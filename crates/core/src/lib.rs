@@ -10,13 +10,17 @@ pub mod client;
 pub mod clock;
 pub mod error;
 pub mod grants;
+pub mod introspect;
+pub mod jws;
 pub mod keys;
 pub mod model;
 pub mod password;
+pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod store;
 pub mod throttle;
+pub mod tokens;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::StoreError;
