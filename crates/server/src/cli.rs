@@ -83,6 +83,13 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Container health check: GET an `http://` URL and exit 0 on a 2xx answer, 1 otherwise.
+    /// Hidden: it exists for images without curl (distroless), see deploy/Dockerfile.
+    #[command(hide = true)]
+    Probe {
+        /// e.g. http://127.0.0.1:8080/readyz
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -635,4 +642,42 @@ pub async fn run_keys(cmd: &KeysCommand, ctx: &AdminContext<'_>, out: &mut dyn W
         }
     }
     Ok(())
+}
+
+/// `latchkey probe URL`: one plain-HTTP GET over std's blocking sockets, so that a health check in
+/// an image without a shell or curl costs no runtime, no TLS stack and no configuration. Only
+/// `http://` is supported: probes target the node itself over loopback.
+pub fn probe(url: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    use std::net::{TcpStream, ToSocketAddrs as _};
+
+    let url = url::Url::parse(url).with_context(|| format!("invalid URL {url:?}"))?;
+    if url.scheme() != "http" {
+        bail!("probe supports http:// URLs only, got {}", url.scheme());
+    }
+    let host = url.host_str().ok_or_else(|| anyhow!("URL has no host"))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addr = (host, port).to_socket_addrs()?.next().ok_or_else(|| anyhow!("cannot resolve {host}"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let path = &url[url::Position::BeforePath..url::Position::AfterQuery];
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    // The status line is all we need; a short bounded read avoids waiting for a large body.
+    let mut head = [0_u8; 64];
+    let mut len = 0;
+    while len < 12 {
+        let n = stream.read(&mut head[len..])?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+    }
+    let status_line = String::from_utf8_lossy(&head[..len]);
+    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
+    if status.starts_with('2') && status.len() == 3 {
+        Ok(())
+    } else {
+        bail!("{url} answered {:?}", status_line.lines().next().unwrap_or_default())
+    }
 }

@@ -14,6 +14,16 @@ use latchkey_server::{cli, serve, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before the configuration: a health check must not fail because of settings it never uses.
+    if let Some(Command::Probe { url }) = &cli.command {
+        return match cli::probe(url, std::time::Duration::from_secs(3)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load(cli.config.as_deref(), std::env::vars(), &cli.overrides()) {
         Ok(config) => config,
         Err(errors) => {
@@ -89,7 +99,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 Command::Roles(cmd) => cli::run_roles(cmd, &ctx, &mut out).await,
                 Command::Clients(cmd) => cli::run_clients(cmd, &ctx, &mut out, &mut StdinPasswords).await,
                 Command::Keys(cmd) => cli::run_keys(cmd, &ctx, &mut out).await,
-                Command::Serve | Command::Migrate | Command::Config(_) => Ok(()),
+                Command::Serve | Command::Migrate | Command::Config(_) | Command::Probe { .. } => Ok(()),
             };
             drop(out);
             store.close().await?;
