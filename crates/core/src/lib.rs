@@ -21,6 +21,7 @@ pub mod session;
 pub mod store;
 pub mod throttle;
 pub mod tokens;
+pub mod userinfo;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::StoreError;

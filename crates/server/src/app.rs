@@ -5,7 +5,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::READYZ, get(health::readyz_get))
         .route(paths::METRICS, get(metrics::metrics_get))
         .route(paths::STYLESHEET, get(stylesheet_get))
+        .merge(oauth_routes(&state))
         .route_layer(from_fn(metrics::track))
         .fallback(|| async { PageError::NotFound });
 
@@ -45,6 +46,21 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(http.body_limit));
 
     routes.layer(layers).with_state(state)
+}
+
+/// The OpenID Connect and OAuth 2.0 endpoints. The POST ones read their form body once, in the
+/// `oauth_form` layer, so client authentication and the parameters can both be extracted.
+fn oauth_routes(state: &AppState) -> Router<AppState> {
+    use crate::http::{client_auth, discovery, introspect, jwks, revoke, token, userinfo};
+    Router::new()
+        .route(paths::OPENID_CONFIGURATION, get(discovery::openid_configuration_get))
+        .route(paths::OAUTH_AUTHORIZATION_SERVER, get(discovery::authorization_server_metadata_get))
+        .route(paths::JWKS, get(jwks::jwks_get))
+        .route(paths::TOKEN, post(token::token_post))
+        .route(paths::USERINFO, get(userinfo::userinfo_get).post(userinfo::userinfo_post))
+        .route(paths::INTROSPECT, post(introspect::introspect_post))
+        .route(paths::REVOKE, post(revoke::revoke_post))
+        .route_layer(from_fn_with_state(state.clone(), client_auth::oauth_form))
 }
 
 async fn stylesheet_get() -> impl IntoResponse {

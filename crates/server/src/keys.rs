@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use axum::body::Bytes;
 use chrono::{DateTime, Utc};
+use latchkey_core::jws::KeyRing;
 use latchkey_core::keys::{self, Algorithm, Kek};
 use latchkey_core::model::{KeyState, SigningKey};
 use latchkey_core::store::KeyStore;
@@ -81,11 +83,19 @@ fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// One refresh's worth of keys: the stored records, the ready signers and verifiers, and the
+/// JWKS body. Swapped whole, so a request sees one consistent set.
+struct Loaded {
+    keys: Vec<SigningKey>,
+    ring: Arc<KeyRing>,
+    jwks: Bytes,
+}
+
 /// The keys as this node knows them.
 #[derive(Clone)]
 pub struct KeyService {
     kek: Kek,
-    keys: Arc<RwLock<Vec<SigningKey>>>,
+    loaded: Arc<RwLock<Arc<Loaded>>>,
 }
 
 impl KeyService {
@@ -97,7 +107,8 @@ impl KeyService {
         interval: chrono::Duration,
         now: DateTime<Utc>,
     ) -> Result<Self, KeySetupError> {
-        let service = Self { kek, keys: Arc::new(RwLock::new(Vec::new())) };
+        let empty = Loaded { keys: Vec::new(), ring: Arc::new(KeyRing::empty()), jwks: Bytes::new() };
+        let service = Self { kek, loaded: Arc::new(RwLock::new(Arc::new(empty))) };
         service.rotate(store, interval, now, false).await?;
         Ok(service)
     }
@@ -143,24 +154,40 @@ impl KeyService {
             }
         }
         store.delete_retired_keys(now - retire_retention() * 2).await?;
-        self.refresh(store).await?;
+        self.refresh(store, now).await?;
         Ok(activated)
     }
 
-    /// Reloads the key set from the database.
-    pub async fn refresh(&self, store: &dyn KeyStore) -> Result<(), KeySetupError> {
+    /// Reloads the key set from the database. The active keys are decrypted and parsed here,
+    /// once, into ready signers (parsing an RSA key per request would cost as much as signing);
+    /// the JWKS body is serialized here too. A key set that fails to load leaves the previous one
+    /// in place: the active keys must decrypt under our KEK, and a node configured with another
+    /// key than the one that created them must fail loudly, not sign with nothing.
+    pub async fn refresh(&self, store: &dyn KeyStore, now: DateTime<Utc>) -> Result<(), KeySetupError> {
         let keys = store.list_keys().await?;
-        // The active keys must decrypt under our KEK: a node configured with another key than
-        // the one that created them must fail loudly, not sign with nothing.
-        for key in keys.iter().filter(|k| k.state == KeyState::Active) {
-            keys::decrypt_private_key(key, &self.kek)?;
-        }
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        let ring = KeyRing::load(&keys, &self.kek, now, retire_retention())?;
+        let jwks = Bytes::copy_from_slice(ring.jwks_json());
+        let loaded = Arc::new(Loaded { keys, ring: Arc::new(ring), jwks });
+        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = loaded;
         Ok(())
     }
 
+    fn current(&self) -> Arc<Loaded> {
+        Arc::clone(&self.loaded.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub fn snapshot(&self) -> Vec<SigningKey> {
-        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current().keys.clone()
+    }
+
+    /// The signers and verifiers of the current key set (cheap: one `Arc` clone).
+    pub fn ring(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.current().ring)
+    }
+
+    /// The JWKS document (cheap: a reference-counted buffer).
+    pub fn jwks(&self) -> Bytes {
+        self.current().jwks.clone()
     }
 
     pub fn kek(&self) -> &Kek {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod oidc;
 pub mod passwords;
 pub mod serve;
 pub mod state;

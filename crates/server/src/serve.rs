@@ -36,7 +36,9 @@ pub async fn build_state(config: Config, store: SeaStore, clock: Arc<dyn Clock>)
     let keys = KeyService::start(&store, kek, interval, clock.now()).await.context("cannot prepare signing keys")?;
     let passwords = PasswordHasher::new(&config.passwords)?;
     let templates = Templates::load().context("templates")?;
+    let oidc = Arc::new(crate::oidc::Oidc::new(&config));
     Ok(AppState {
+        oidc,
         config: Arc::new(config),
         store,
         clock,
@@ -196,7 +198,7 @@ async fn maintenance_loop(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         ticks += 1;
         let now = state.clock.now();
-        if let Err(err) = state.keys.refresh(&state.store).await {
+        if let Err(err) = state.keys.refresh(&state.store, now).await {
             tracing::warn!(error = %err, "key refresh failed");
         }
         if ticks.is_multiple_of(60)

@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
 use crate::keys::KeyService;
+use crate::oidc::Oidc;
 use crate::passwords::PasswordHasher;
 use crate::templates::Templates;
 
@@ -18,6 +19,8 @@ pub struct AppState {
     pub store: SeaStore,
     pub clock: Arc<dyn Clock>,
     pub keys: KeyService,
+    /// Discovery documents and token settings, prepared once from the configuration.
+    pub oidc: Arc<Oidc>,
     pub passwords: PasswordHasher,
     pub metrics: PrometheusHandle,
     pub templates: Templates,

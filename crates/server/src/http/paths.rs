@@ -5,3 +5,15 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 pub const STYLESHEET: &str = "/static/latchkey.css";
+
+// OpenID Connect / OAuth 2.0 endpoints. The discovery document is built from these.
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
+pub const AUTHORIZE: &str = "/authorize";
+pub const TOKEN: &str = "/token";
+pub const USERINFO: &str = "/userinfo";
+pub const JWKS: &str = "/jwks";
+pub const INTROSPECT: &str = "/introspect";
+pub const REVOKE: &str = "/revoke";
+/// RP-Initiated Logout 1.0. Not under `/logout`, which is the accounts pages' sign-out.
+pub const END_SESSION: &str = "/end_session";

@@ -1,0 +1,41 @@
+//! The UserInfo endpoint's rules (OpenID Connect Core §5.3): which access token may read what.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::jws::KeyRing;
+use crate::scope::{OPENID, ROLES, has_scope};
+use crate::store::{AccountStore, GrantStore, RoleStore};
+use crate::tokens::{UserInfo, user_claims, verify_access_token};
+
+fn invalid() -> OAuthError {
+    OAuthError::invalid_token("The access token is invalid, expired or revoked.")
+}
+
+/// The claims the access token's scopes release about its end-user. A bad, expired or revoked
+/// token, and a token whose account is gone or disabled, are `invalid_token` (RFC 6750 §3.1).
+pub async fn userinfo<S: GrantStore + AccountStore + RoleStore + ?Sized>(
+    store: &S,
+    ring: &KeyRing,
+    issuer: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<UserInfo, OAuthError> {
+    let claims = verify_access_token(ring, issuer, token, now).map_err(|e| invalid().with_detail(e))?;
+    // The record, not the signature, knows about revocation; and the scopes are the record's.
+    let record = store.find_access_token(&claims.jti).await?.ok_or_else(invalid)?;
+    if record.revoked_at.is_some() || record.expires_at <= now {
+        return Err(invalid().with_detail("revoked or expired record"));
+    }
+    // OIDC Core §5.3: userinfo serves tokens from OpenID Connect requests only.
+    if !has_scope(&record.scopes, OPENID) {
+        return Err(OAuthError::new(OAuthErrorCode::InsufficientScope, "The access token lacks the openid scope."));
+    }
+    let account_id = record.account_id.ok_or_else(invalid)?;
+    let account = match store.find_account(account_id).await? {
+        Some(a) if !a.disabled => a,
+        _ => return Err(invalid().with_detail("account deleted or disabled")),
+    };
+    let roles = if has_scope(&record.scopes, ROLES) { store.roles_of(account.id).await? } else { Vec::new() };
+    Ok(UserInfo { sub: account.id.to_string(), claims: user_claims(&account, &roles, &record.scopes) })
+}

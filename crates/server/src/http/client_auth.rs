@@ -1,0 +1,322 @@
+//! Plumbing shared by the OAuth endpoints (token, introspection, revocation, userinfo):
+//!
+//! - [`oauth_form`], a route layer that reads an `application/x-www-form-urlencoded` body once,
+//!   rejecting a bad body or a repeated parameter with `invalid_request` JSON (never a 500 or
+//!   axum's plain-text rejection), and leaves the parameters in the request's extensions;
+//! - [`OAuthForm<T>`], the parameters deserialized into `T`;
+//! - [`ClientAuth`], the authenticated client: `client_secret_basic`, `client_secret_post` or
+//!   `none` (RFC 6749 §2.3), `invalid_client` (401 with `WWW-Authenticate`) otherwise;
+//! - the mapping of core's [`OAuthError`] to [`ApiError`], and [`no_store_json`].
+//!
+//! Both extractors read the parameters the layer left, so a handler can take `ClientAuth` and
+//! `OAuthForm<T>` together although the body can only be read once.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use latchkey_core::error::{OAuthError, OAuthErrorCode};
+use latchkey_core::model::{Client, ClientId, TokenEndpointAuthMethod};
+use latchkey_core::secret::TokenHash;
+use latchkey_core::store::ClientStore as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::state::AppState;
+
+/// The realm in our `WWW-Authenticate` challenges.
+pub const REALM: &str = "latchkey";
+
+/// The form parameters of an OAuth request, each at most once, empty values dropped.
+#[derive(Debug, Clone, Default)]
+pub struct FormParams(pub Vec<(String, String)>);
+
+impl FormParams {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Parses a form body. RFC 6749 §3.1: parameters sent without a value are treated as omitted,
+    /// and none may appear more than once.
+    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut params: Vec<(String, String)> = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(body) {
+            if v.is_empty() {
+                continue;
+            }
+            if params.iter().any(|(seen, _)| *seen == k) {
+                return Err(OAuthError::invalid_request(format!("The {k:?} parameter is repeated.")));
+            }
+            params.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(Self(params))
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+/// Route layer for the OAuth endpoints: a POST body must be a form (RFC 6749 §3.2, RFC 7662 §2.1,
+/// RFC 7009 §2.1, RFC 6750 §2.2); its parameters go into the request's extensions.
+pub async fn oauth_form(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    if !is_form(request.headers()) {
+        return ApiError::from(OAuthError::invalid_request("The body must be application/x-www-form-urlencoded."))
+            .into_response();
+    }
+    let (mut parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, app.config.http.body_limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The request body is too large.")
+                .into_response();
+        }
+    };
+    match FormParams::parse(&bytes) {
+        Ok(params) => {
+            parts.extensions.insert(params);
+            next.run(Request::from_parts(parts, Body::empty())).await
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The request's form parameters deserialized into `T` (a struct of `Option<String>` fields;
+/// unknown parameters are ignored, RFC 6749 §3.1). A GET has none: every field is `None`.
+#[derive(Debug, Clone)]
+pub struct OAuthForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for OAuthForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let map: serde_json::Map<String, serde_json::Value> = parts
+            .extensions
+            .get::<FormParams>()
+            .map(|p| p.0.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect())
+            .unwrap_or_default();
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map(OAuthForm)
+            .map_err(|e| OAuthError::invalid_request("The request parameters are malformed.").with_detail(e).into())
+    }
+}
+
+/// An authenticated client and how it authenticated.
+#[derive(Debug, Clone)]
+pub struct ClientAuth {
+    pub client: Client,
+    pub method: TokenEndpointAuthMethod,
+}
+
+fn invalid_client(description: &str) -> OAuthError {
+    OAuthError::invalid_client(description)
+}
+
+/// RFC 6749 §2.3.1: the client id and secret are form-urlencoded *before* Basic encoding, so
+/// both are decoded again after base64 (`+` is a space, `%XX` an octet).
+fn form_decode(s: &str) -> Option<String> {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(|c| c.into_owned())
+}
+
+/// The credentials of an `Authorization: Basic` header; `Err` for any other scheme or a malformed value.
+pub fn parse_basic(value: &HeaderValue) -> Result<(String, String), OAuthError> {
+    let bad = || invalid_client("The Authorization header is not valid Basic client authentication.");
+    let value = value.to_str().map_err(|_| bad())?;
+    let (scheme, rest) = value.trim().split_once(' ').ok_or_else(bad)?;
+    // RFC 7235 §2.1: the scheme is case-insensitive.
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let (id, secret) = (form_decode(id).ok_or_else(bad)?, form_decode(secret).ok_or_else(bad)?);
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok((id, secret))
+}
+
+/// Which credentials the request presents: (client id, secret, method).
+pub fn presented_credentials(
+    headers: &HeaderMap,
+    form: Option<&FormParams>,
+) -> Result<(String, Option<String>, TokenEndpointAuthMethod), OAuthError> {
+    let mut auth = headers.get_all(header::AUTHORIZATION).iter();
+    let basic = match (auth.next(), auth.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(parse_basic(v)?),
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_request("The Authorization header is repeated.")),
+    };
+    let body_id = form.and_then(|f| f.get("client_id"));
+    let body_secret = form.and_then(|f| f.get("client_secret"));
+    match (basic, body_id, body_secret) {
+        // RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each request."
+        (Some(_), _, Some(_)) => {
+            Err(OAuthError::invalid_request("Use one client authentication method, not the header and the body."))
+        }
+        (Some((id, _)), Some(body), None) if body != id => {
+            Err(OAuthError::invalid_request("client_id in the body differs from the Authorization header."))
+        }
+        (Some((id, secret)), _, None) => Ok((id, Some(secret), TokenEndpointAuthMethod::ClientSecretBasic)),
+        (None, Some(id), Some(secret)) => {
+            Ok((id.to_owned(), Some(secret.to_owned()), TokenEndpointAuthMethod::ClientSecretPost))
+        }
+        (None, Some(id), None) => Ok((id.to_owned(), None, TokenEndpointAuthMethod::None)),
+        (None, None, _) => Err(invalid_client("Client authentication is required.")),
+    }
+}
+
+/// Checks the presented credentials against the registration. Every failure is the same
+/// `invalid_client` to the caller, except a correct secret sent with the wrong method, which says
+/// which method to use (only someone holding the secret learns it).
+pub fn authenticate(
+    client: Option<Client>,
+    secret: Option<&str>,
+    method: TokenEndpointAuthMethod,
+) -> Result<Client, OAuthError> {
+    let failed = || invalid_client("Client authentication failed.");
+    let Some(client) = client else {
+        // Spend the same hashing work as for a known client, so timing does not enumerate client ids.
+        if let Some(secret) = secret {
+            let _ = TokenHash::of("").verify(secret);
+        }
+        return Err(failed());
+    };
+    match (method, secret) {
+        (TokenEndpointAuthMethod::None, _) => {
+            if client.public && client.token_endpoint_auth_method == TokenEndpointAuthMethod::None {
+                Ok(client)
+            } else {
+                Err(failed().with_detail(format!("client {} sent no secret", client.id)))
+            }
+        }
+        (_, None) => Err(failed()),
+        (_, Some(secret)) => {
+            // A public client has no secret: presenting one is not a way in.
+            let hash = client.secret_hash.as_ref().filter(|_| !client.public).ok_or_else(failed)?;
+            // Constant-time comparison of SHA-256 hashes (core::secret).
+            if !hash.verify(secret) {
+                return Err(failed().with_detail(format!("wrong secret for client {}", client.id)));
+            }
+            if client.token_endpoint_auth_method != method {
+                return Err(invalid_client(&format!(
+                    "This client is registered to authenticate with {}.",
+                    client.token_endpoint_auth_method.as_str()
+                )));
+            }
+            Ok(client)
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let (id, secret, method) = presented_credentials(&parts.headers, parts.extensions.get::<FormParams>())?;
+        let client = app.store.find_client(&ClientId(id)).await?;
+        let client = authenticate(client, secret.as_deref(), method)?;
+        Ok(ClientAuth { client, method })
+    }
+}
+
+/// Removes what may not appear inside a quoted-string of a challenge (RFC 6750 §3: error_description
+/// is limited to %x20-21 / %x23-5B / %x5D-7E).
+fn challenge_safe(s: &str) -> String {
+    s.chars().filter(|c| matches!(*c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)).collect()
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(err: OAuthError) -> Self {
+        use OAuthErrorCode as C;
+        let status = match err.code {
+            C::InvalidClient | C::InvalidToken => StatusCode::UNAUTHORIZED,
+            C::InsufficientScope => StatusCode::FORBIDDEN,
+            C::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            C::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        match (&err.code, &err.detail) {
+            (C::ServerError, detail) => tracing::error!(detail = detail.as_deref().unwrap_or("-"), "internal error"),
+            (C::TemporarilyUnavailable, detail) => {
+                tracing::warn!(detail = detail.as_deref().unwrap_or("-"), "database unavailable")
+            }
+            (code, Some(detail)) => tracing::info!(error = code.as_str(), detail, "request refused"),
+            _ => {}
+        }
+        let www_authenticate = match err.code {
+            // RFC 6749 §5.2: 401 with a challenge for the scheme the client can use.
+            C::InvalidClient => Some(format!("Basic realm=\"{REALM}\"")),
+            // RFC 6750 §3.
+            C::InvalidToken | C::InsufficientScope => Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"{}\", error_description=\"{}\"",
+                err.code.as_str(),
+                challenge_safe(&err.description)
+            )),
+            _ => None,
+        };
+        ApiError { status, error: err.code.as_str(), description: err.description, www_authenticate }
+    }
+}
+
+/// A JSON answer that no cache may keep (RFC 6749 §5.1: `Cache-Control: no-store`, `Pragma: no-cache`).
+pub fn no_store_json<T: Serialize>(body: &T) -> Response {
+    let mut response = Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(id: &str, secret: &str) -> HeaderValue {
+        HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))).unwrap()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_after_base64() {
+        // RFC 6749 §2.3.1: "a:b c%" is sent form-encoded as "a%3Ab+c%25".
+        assert_eq!(parse_basic(&basic("my%3Aclient", "a%3Ab+c%25")).unwrap(), ("my:client".into(), "a:b c%".into()));
+        assert_eq!(parse_basic(&basic("app", "s3cret")).unwrap(), ("app".into(), "s3cret".into()));
+        assert!(parse_basic(&HeaderValue::from_static("Bearer abc")).is_err());
+        assert!(parse_basic(&HeaderValue::from_static("Basic !!!")).is_err());
+        assert!(parse_basic(&HeaderValue::from_str(&format!("Basic {}", STANDARD.encode("nocolon"))).unwrap()).is_err());
+        assert!(parse_basic(&HeaderValue::from_str(&format!("basic {}", STANDARD.encode("a:b"))).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn form_rejects_repeats_and_drops_empty_values() {
+        assert_eq!(FormParams::parse(b"a=1&a=2").unwrap_err().code, OAuthErrorCode::InvalidRequest);
+        let p = FormParams::parse(b"a=&a=2&b=x+y%21").unwrap();
+        assert_eq!(p.get("a"), Some("2"));
+        assert_eq!(p.get("b"), Some("x y!"));
+    }
+
+    #[test]
+    fn bearer_challenge_is_quoted_safely() {
+        let e = ApiError::from(OAuthError::invalid_token("bad \"token\" \\ here"));
+        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            e.www_authenticate.as_deref(),
+            Some("Bearer realm=\"latchkey\", error=\"invalid_token\", error_description=\"bad token  here\"")
+        );
+    }
+}
