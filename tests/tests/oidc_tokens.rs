@@ -105,9 +105,11 @@ async fn scenario(db: Db) {
     let http = http();
 
     // Discovery, with every endpoint built from the same paths the router serves.
-    let doc: Value = http.get(server.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let doc: Value =
+        http.get(server.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     let issuer = doc["issuer"].as_str().unwrap().to_owned();
-    for (key, path) in [("token_endpoint", "/token"), ("jwks_uri", "/jwks"), ("introspection_endpoint", "/introspect")] {
+    for (key, path) in [("token_endpoint", "/token"), ("jwks_uri", "/jwks"), ("introspection_endpoint", "/introspect")]
+    {
         assert_eq!(doc[key], format!("{issuer}{path}"));
     }
     let rfc8414: Value =

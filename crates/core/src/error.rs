@@ -117,7 +117,8 @@ impl From<StoreError> for OAuthError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(_) => {
-                Self::new(OAuthErrorCode::TemporarilyUnavailable, "The service is briefly unavailable.").with_detail(err)
+                Self::new(OAuthErrorCode::TemporarilyUnavailable, "The service is briefly unavailable.")
+                    .with_detail(err)
             }
             other => Self::server_error(other),
         }

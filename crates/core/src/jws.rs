@@ -120,7 +120,9 @@ pub fn jwt_algorithm(alg: Algorithm) -> jsonwebtoken::Algorithm {
 }
 
 fn jwk_str<'a>(jwk: &'a Value, member: &str, kid: &str) -> Result<&'a str, KeyError> {
-    jwk.get(member).and_then(Value::as_str).ok_or_else(|| KeyError::Decrypt(format!("{kid} (public JWK lacks {member})")))
+    jwk.get(member)
+        .and_then(Value::as_str)
+        .ok_or_else(|| KeyError::Decrypt(format!("{kid} (public JWK lacks {member})")))
 }
 
 fn decoding_key(key: &SigningKey, alg: Algorithm) -> Result<DecodingKey, KeyError> {
@@ -143,9 +145,9 @@ fn key_pair(key: &SigningKey, alg: Algorithm, kek: &Kek) -> Result<KeyPair, KeyE
     Ok(match alg {
         Algorithm::Rs256 => KeyPair::Rsa(RsaKeyPair::from_pkcs8(&pkcs8).map_err(bad)?),
         // FIXED: r || s, the JWS encoding (RFC 7518 §3.4), not ASN.1 DER.
-        Algorithm::Es256 => KeyPair::Ecdsa(
-            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).map_err(bad)?,
-        ),
+        Algorithm::Es256 => {
+            KeyPair::Ecdsa(EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).map_err(bad)?)
+        }
         Algorithm::EdDsa => KeyPair::Ed25519(Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(bad)?),
     })
 }
@@ -168,7 +170,8 @@ impl KeyRing {
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
         for key in keys::published(stored, now, retain) {
-            let alg = Algorithm::parse(&key.algorithm).ok_or_else(|| KeyError::UnknownAlgorithm(key.algorithm.clone()))?;
+            let alg =
+                Algorithm::parse(&key.algorithm).ok_or_else(|| KeyError::UnknownAlgorithm(key.algorithm.clone()))?;
             verifiers.insert(key.kid.clone(), Verifier { alg: jwt_algorithm(alg), key: decoding_key(key, alg)? });
             let mut jwk = Map::new();
             for member in PUBLIC_JWK_MEMBERS {
@@ -183,10 +186,8 @@ impl KeyRing {
                 let newer = signers.get(&alg).is_none_or(|s| key.activated_at > s.activated_at);
                 if newer {
                     let pair = key_pair(key, alg, kek)?;
-                    signers.insert(
-                        alg,
-                        ActiveSigner { kid: key.kid.clone(), alg, pair, activated_at: key.activated_at },
-                    );
+                    signers
+                        .insert(alg, ActiveSigner { kid: key.kid.clone(), alg, pair, activated_at: key.activated_at });
                 }
             }
         }
@@ -226,7 +227,8 @@ impl KeyRing {
         let sig = match &signer.pair {
             KeyPair::Rsa(pair) => {
                 let mut sig = vec![0; pair.public_modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, token.as_bytes(), &mut sig).map_err(|_| JwsError::Sign)?;
+                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, token.as_bytes(), &mut sig)
+                    .map_err(|_| JwsError::Sign)?;
                 sig
             }
             KeyPair::Ecdsa(pair) => pair.sign(&rng, token.as_bytes()).map_err(|_| JwsError::Sign)?.as_ref().to_vec(),

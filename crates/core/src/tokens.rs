@@ -507,8 +507,9 @@ mod tests {
         assert_eq!(t.claims.roles, Some(roles.clone()));
         assert_eq!(t.claims.auth_time, Some(now().timestamp()));
         let s2 = scopes("openid");
-        let t2 = issue_access_token(&ring, &TokenSettings::default(), ISS, AccessTokenRequest { scopes: &s2, ..req }, now())
-            .unwrap();
+        let t2 =
+            issue_access_token(&ring, &TokenSettings::default(), ISS, AccessTokenRequest { scopes: &s2, ..req }, now())
+                .unwrap();
         assert!(t2.claims.roles.is_none());
     }
 
@@ -519,7 +520,8 @@ mod tests {
         let amr = vec!["pwd".to_owned()];
         let s = scopes("openid email");
         for alg in Algorithm::ALL {
-            let c = Client { id_token_signed_response_alg: alg.as_str().into(), id_token_lifetime: Some(300), ..client() };
+            let c =
+                Client { id_token_signed_response_alg: alg.as_str().into(), id_token_lifetime: Some(300), ..client() };
             let req = IdTokenRequest {
                 client: &c,
                 account: &a,

@@ -139,7 +139,12 @@ impl Env {
 
     async fn cc_token(&self, scope: &str) -> String {
         let r = self
-            .send(Method::POST, "/token", Some(&basic("svc.one~", SPECIAL_SECRET)), Some(&format!("grant_type=client_credentials&scope={}", enc(scope))))
+            .send(
+                Method::POST,
+                "/token",
+                Some(&basic("svc.one~", SPECIAL_SECRET)),
+                Some(&format!("grant_type=client_credentials&scope={}", enc(scope))),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.json);
         r.json["access_token"].as_str().unwrap().to_owned()
@@ -160,7 +165,8 @@ impl Env {
             family_id: family,
         };
         let ring = self.app.keys.ring();
-        let issued = issue_access_token(&ring, &self.app.oidc.tokens, &self.app.oidc.issuer, req, self.clock_now()).unwrap();
+        let issued =
+            issue_access_token(&ring, &self.app.oidc.tokens, &self.app.oidc.issuer, req, self.clock_now()).unwrap();
         self.app.store.insert_access_token(issued.record).await.unwrap();
         issued.token
     }
@@ -290,7 +296,9 @@ async fn client_authentication_matrix() {
 async fn token_endpoint_rejects_bad_bodies_as_json() {
     let env = Env::new().await;
     let auth = basic("svc.one~", SPECIAL_SECRET);
-    let r = env.send(Method::POST, "/token", Some(&auth), Some("grant_type=client_credentials&grant_type=client_credentials")).await;
+    let r = env
+        .send(Method::POST, "/token", Some(&auth), Some("grant_type=client_credentials&grant_type=client_credentials"))
+        .await;
     assert_oauth_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
     let req = Request::post("/token")
         .header(header::AUTHORIZATION, &auth)
@@ -345,7 +353,9 @@ async fn client_credentials_grant() {
         assert_oauth_error(&r, status, code);
     }
     // A client not registered for the grant.
-    let r = env.send(Method::POST, "/token", Some(&basic("webapp", POST_SECRET)), Some("grant_type=client_credentials")).await;
+    let r = env
+        .send(Method::POST, "/token", Some(&basic("webapp", POST_SECRET)), Some("grant_type=client_credentials"))
+        .await;
     assert_oauth_error(&r, StatusCode::BAD_REQUEST, "unauthorized_client");
 }
 
@@ -392,7 +402,8 @@ async fn userinfo_matrix() {
     let r = env.send(Method::GET, "/userinfo", Some(&format!("Bearer {cc}")), None).await;
     assert_oauth_error(&r, StatusCode::FORBIDDEN, "insufficient_scope");
     // Revoked.
-    let r = env.send(Method::POST, "/revoke", Some(&basic("webapp", POST_SECRET)), Some(&format!("token={narrow}"))).await;
+    let r =
+        env.send(Method::POST, "/revoke", Some(&basic("webapp", POST_SECRET)), Some(&format!("token={narrow}"))).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = env.send(Method::GET, "/userinfo", Some(&format!("Bearer {narrow}")), None).await;
     assert_oauth_error(&r, StatusCode::UNAUTHORIZED, "invalid_token");
@@ -414,7 +425,9 @@ async fn introspection_and_revocation_matrix() {
     let svc = basic("svc.one~", SPECIAL_SECRET);
     let post_creds = format!("client_id=svc-post&client_secret={}", enc(POST_SECRET));
     let token = env.cc_token("api:read").await;
-    let r = env.send(Method::POST, "/introspect", Some(&svc), Some(&format!("token={token}&token_type_hint=access_token"))).await;
+    let r = env
+        .send(Method::POST, "/introspect", Some(&svc), Some(&format!("token={token}&token_type_hint=access_token")))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
     let j = &r.json;
@@ -500,7 +513,14 @@ async fn revoking_a_refresh_token_revokes_its_family() {
     let r = env.send(Method::POST, "/introspect", Some(&webapp), Some(&format!("token={}", refresh.expose()))).await;
     assert_eq!(r.json["active"], true);
     // The owner revokes the refresh token: the family's access token goes with it.
-    let r = env.send(Method::POST, "/revoke", Some(&webapp), Some(&format!("token={}&token_type_hint=refresh_token", refresh.expose()))).await;
+    let r = env
+        .send(
+            Method::POST,
+            "/revoke",
+            Some(&webapp),
+            Some(&format!("token={}&token_type_hint=refresh_token", refresh.expose())),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     for t in [refresh.expose(), access.as_str()] {
         let r = env.send(Method::POST, "/introspect", Some(&webapp), Some(&format!("token={t}"))).await;

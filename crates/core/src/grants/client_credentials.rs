@@ -16,7 +16,8 @@ pub fn grant_scopes(client: &Client, requested: Option<&str>) -> Result<Vec<Stri
     let Some(raw) = requested else {
         return Ok(client.scopes.iter().filter(|s| machine(s)).cloned().collect());
     };
-    let requested = parse_scope(raw).map_err(|e| OAuthError::invalid_scope("The scope parameter is malformed.").with_detail(e))?;
+    let requested =
+        parse_scope(raw).map_err(|e| OAuthError::invalid_scope("The scope parameter is malformed.").with_detail(e))?;
     for scope in &requested {
         if !machine(scope) {
             return Err(OAuthError::invalid_scope(format!(
@@ -52,8 +53,8 @@ pub async fn exchange<S: GrantStore + ?Sized>(
         session_id: None,
         family_id: None,
     };
-    let issued = issue_access_token(ctx.keys, ctx.settings, ctx.issuer, request, ctx.now)
-        .map_err(OAuthError::server_error)?;
+    let issued =
+        issue_access_token(ctx.keys, ctx.settings, ctx.issuer, request, ctx.now).map_err(OAuthError::server_error)?;
     // Recorded before it is handed out: a token nobody can revoke or introspect must not exist.
     ctx.store.insert_access_token(issued.record).await?;
     Ok(TokenResponse {

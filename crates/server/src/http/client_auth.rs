@@ -298,7 +298,9 @@ mod tests {
         assert_eq!(parse_basic(&basic("app", "s3cret")).unwrap(), ("app".into(), "s3cret".into()));
         assert!(parse_basic(&HeaderValue::from_static("Bearer abc")).is_err());
         assert!(parse_basic(&HeaderValue::from_static("Basic !!!")).is_err());
-        assert!(parse_basic(&HeaderValue::from_str(&format!("Basic {}", STANDARD.encode("nocolon"))).unwrap()).is_err());
+        assert!(
+            parse_basic(&HeaderValue::from_str(&format!("Basic {}", STANDARD.encode("nocolon"))).unwrap()).is_err()
+        );
         assert!(parse_basic(&HeaderValue::from_str(&format!("basic {}", STANDARD.encode("a:b"))).unwrap()).is_ok());
     }
 

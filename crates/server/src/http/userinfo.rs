@@ -43,7 +43,9 @@ fn bearer_token(headers: &HeaderMap, body: Option<String>) -> Result<String, Api
         }
     };
     match (header_token, body) {
-        (Some(_), Some(_)) => Err(OAuthError::invalid_request("Send the access token once, not in the header and the body.").into()),
+        (Some(_), Some(_)) => {
+            Err(OAuthError::invalid_request("Send the access token once, not in the header and the body.").into())
+        }
         (Some(t), None) | (None, Some(t)) => Ok(t),
         (None, None) => Err(missing_token()),
     }
