@@ -13,7 +13,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::http::error::PageError;
-use crate::http::{health, layers, metrics, paths};
+use crate::http::{account, health, layers, login, logout, metrics, paths, signup};
 use crate::state::AppState;
 use crate::templates::STYLESHEET;
 
@@ -24,6 +24,11 @@ pub fn router(state: AppState) -> Router {
         .route(paths::READYZ, get(health::readyz_get))
         .route(paths::METRICS, get(metrics::metrics_get))
         .route(paths::STYLESHEET, get(stylesheet_get))
+        .route(paths::ROOT, get(account::root_get))
+        .route(paths::SIGNUP, get(signup::signup_get).post(signup::signup_post))
+        .route(paths::LOGIN, get(login::login_get).post(login::login_post))
+        .route(paths::LOGOUT, get(logout::logout_get).post(logout::logout_post))
+        .route(paths::ACCOUNT, get(account::account_get))
         .merge(oauth_routes(&state))
         .route_layer(from_fn(metrics::track))
         .fallback(|| async { PageError::NotFound });
@@ -43,7 +48,9 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(layers::catch_panic))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, http.request_timeout))
         .layer(RequestBodyLimitLayer::new(http.body_limit))
-        .layer(DefaultBodyLimit::max(http.body_limit));
+        .layer(DefaultBodyLimit::max(http.body_limit))
+        // Innermost, so every handler and extractor shares one cookie jar per request.
+        .layer(tower_cookies::CookieManagerLayer::new());
 
     routes.layer(layers).with_state(state)
 }

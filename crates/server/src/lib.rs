@@ -6,12 +6,14 @@
 //! call one core function, and answer.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod keys;
 pub mod oidc;
 pub mod passwords;
+pub mod secrets;
 pub mod serve;
 pub mod state;
 pub mod telemetry;

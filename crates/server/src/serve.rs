@@ -36,6 +36,7 @@ pub async fn build_state(config: Config, store: SeaStore, clock: Arc<dyn Clock>)
     let keys = KeyService::start(&store, kek, interval, clock.now()).await.context("cannot prepare signing keys")?;
     let passwords = PasswordHasher::new(&config.passwords)?;
     let templates = Templates::load().context("templates")?;
+    let secrets = crate::secrets::CookieKeys::derive(keys.kek()).context("cannot derive cookie keys")?;
     let oidc = Arc::new(crate::oidc::Oidc::new(&config));
     Ok(AppState {
         oidc,
@@ -46,6 +47,7 @@ pub async fn build_state(config: Config, store: SeaStore, clock: Arc<dyn Clock>)
         passwords,
         metrics: crate::http::metrics::recorder(),
         templates,
+        secrets,
     })
 }
 

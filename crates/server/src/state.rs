@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::keys::KeyService;
 use crate::oidc::Oidc;
 use crate::passwords::PasswordHasher;
+use crate::secrets::CookieKeys;
 use crate::templates::Templates;
 
 /// Cheap to clone: everything inside is shared.
@@ -24,4 +25,6 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub metrics: PrometheusHandle,
     pub templates: Templates,
+    /// CSRF and cookie-signing keys, derived from the key-encryption key (same on every node).
+    pub secrets: CookieKeys,
 }

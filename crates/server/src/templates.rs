@@ -13,7 +13,17 @@ macro_rules! templates {
 }
 
 /// Every template, by name.
-const TEMPLATES: &[(&str, &str)] = templates!["idp/base.html", "idp/error.html"];
+const TEMPLATES: &[(&str, &str)] = templates![
+    "idp/base.html",
+    "idp/error.html",
+    "idp/macros.html",
+    "idp/_flash.html",
+    "idp/login.html",
+    "idp/signup.html",
+    "idp/logout.html",
+    "idp/signed_out.html",
+    "idp/account.html",
+];
 
 /// The stylesheet served at `/static/latchkey.css`.
 pub const STYLESHEET: &str = include_str!("../../../static/latchkey.css");

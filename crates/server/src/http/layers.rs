@@ -84,10 +84,11 @@ pub async fn error_pages(State(app): State<AppState>, request: Request, next: Ne
     let response = next.run(request).await;
     let status = response.status();
     let page = response.extensions().get::<ErrorPage>().cloned();
-    if page.is_none()
-        && (!status.is_client_error() && !status.is_server_error()
-            || response.headers().contains_key(header::CONTENT_TYPE))
-    {
+    // A plain-text error body is a framework's or a layer's rejection (tower-http's 413 "length limit
+    // exceeded", axum's extractor messages), never one of ours: it gets the page too.
+    let own_body =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|ct| !ct.as_bytes().starts_with(b"text/plain"));
+    if page.is_none() && (!status.is_client_error() && !status.is_server_error() || own_body) {
         return response;
     }
     let page = page.unwrap_or_else(|| default_page(status));

@@ -6,6 +6,12 @@ pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 pub const STYLESHEET: &str = "/static/latchkey.css";
 
+pub const ROOT: &str = "/";
+pub const SIGNUP: &str = "/signup";
+pub const LOGIN: &str = "/login";
+pub const LOGOUT: &str = "/logout";
+pub const ACCOUNT: &str = "/account";
+
 // OpenID Connect / OAuth 2.0 endpoints. The discovery document is built from these.
 pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";

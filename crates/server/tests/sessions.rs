@@ -1,0 +1,243 @@
+//! Session lifetimes through the real router (`router(state).oneshot`, no socket) on in-memory
+//! SQLite, with a clock the tests move: the one-hour idle timeout, the 12-hour absolute one,
+//! "Remember me", and how often `last_seen_at` is written. No sleeping anywhere.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, Duration, Utc};
+use http_body_util::BodyExt as _;
+use latchkey_core::FixedClock;
+use latchkey_core::model::{AccountId, AuditQuery, NewAccount, Session};
+use latchkey_core::store::{AccountStore as _, AuditStore as _, SessionStore as _};
+use latchkey_server::config::Config;
+use latchkey_server::serve::build_state;
+use latchkey_server::{AppState, router};
+use tower::ServiceExt as _;
+
+const PASSWORD: &str = "violet-tractor-sunrise-917";
+
+struct Browser {
+    app: AppState,
+    clock: Arc<FixedClock>,
+    cookies: BTreeMap<String, String>,
+    account: AccountId,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_750_000_000, 0).unwrap()
+}
+
+impl Browser {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        config.passwords.argon2_memory_kib = 1024;
+        config.passwords.argon2_iterations = 1;
+        let clock = Arc::new(FixedClock::new(t0()));
+        let store = latchkey_store::testing::sqlite_memory().await;
+        let app = build_state(config, store, clock.clone()).await.unwrap();
+        let hash = app.passwords.hash(PASSWORD).await.unwrap();
+        let account = app
+            .store
+            .insert_account(
+                NewAccount {
+                    id: AccountId::new(),
+                    username: "alice".into(),
+                    email: "alice@example.com".into(),
+                    email_verified: true,
+                    password_hash: Some(hash),
+                    display_name: Some("Alice".into()),
+                },
+                t0(),
+            )
+            .await
+            .unwrap();
+        Self { app, clock, cookies: BTreeMap::new(), account: account.id, _dir: dir }
+    }
+
+    async fn send(&mut self, request: axum::http::request::Builder, body: Option<String>) -> Reply {
+        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let mut request = request.header(header::HOST, "127.0.0.1:8080");
+        if !cookie.is_empty() {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, "http://127.0.0.1:8080")
+                .body(Body::from(body))
+                .unwrap(),
+            None => request.body(Body::empty()).unwrap(),
+        };
+        let response = router(self.app.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let location = response.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_owned());
+        let set_cookies: Vec<String> =
+            response.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        for line in &set_cookies {
+            let pair = line.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || line.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        Reply { status, location, set_cookies, body }
+    }
+
+    async fn get(&mut self, path: &str) -> Reply {
+        self.send(Request::get(path), None).await
+    }
+
+    async fn sign_in(&mut self, remember_me: bool) -> Reply {
+        let page = self.get("/login").await;
+        let token = csrf_token(&page.body);
+        let mut form = format!("login=alice&password={PASSWORD}&csrf_token={token}");
+        if remember_me {
+            form.push_str("&remember_me=on");
+        }
+        let reply = self.send(Request::post("/login"), Some(form)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        assert_eq!(reply.location.as_deref(), Some("/account"));
+        reply
+    }
+
+    fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    async fn session(&self) -> Option<Session> {
+        self.app.store.list_sessions_of(self.account).await.unwrap().into_iter().next()
+    }
+
+    async fn expect_signed_in(&mut self, when: &str) {
+        let reply = self.get("/account").await;
+        assert_eq!(reply.status, StatusCode::OK, "{when}: {:?}", reply.location);
+        assert!(reply.body.contains("alice@example.com"), "{when}");
+    }
+
+    /// `/account` sends the browser to sign in and says the session expired; the row is gone.
+    async fn expect_expired(&mut self, when: &str) {
+        let reply = self.get("/account").await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{when}");
+        assert_eq!(reply.location.as_deref(), Some("/login?return_to=%2Faccount"), "{when}");
+        assert!(self.session().await.is_none(), "{when}: the expired session row is deleted");
+        let login = self.get("/login?return_to=%2Faccount").await;
+        assert!(login.body.contains("Your session expired, please sign in again"), "{when}: {}", login.body);
+        let events = self
+            .app
+            .store
+            .list_audit_events(&AuditQuery {
+                event_type: Some("session.expired".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1, "{when}: one session.expired event");
+        assert_eq!(events[0].account_id, Some(self.account));
+    }
+}
+
+fn csrf_token(html: &str) -> String {
+    let start = html.find("name=\"csrf_token\" value=\"").expect("a csrf_token field") + 25;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn idle_session_is_valid_at_59_minutes_and_expired_at_61() {
+    let mut browser = Browser::new().await;
+    let reply = browser.sign_in(false).await;
+    let session_cookie = reply.set_cookies.iter().find(|c| c.starts_with("latchkey_session=")).unwrap();
+    assert!(!session_cookie.contains("Max-Age"), "without remember-me the cookie ends with the browser");
+    browser.advance(Duration::minutes(59));
+    browser.expect_signed_in("59 minutes idle").await;
+    // That request slid the timeout: 59 more minutes are still fine, 61 are not.
+    browser.advance(Duration::minutes(59));
+    browser.expect_signed_in("59 minutes after the last request").await;
+    browser.advance(Duration::minutes(61));
+    browser.expect_expired("61 minutes idle").await;
+}
+
+#[tokio::test]
+async fn idle_expiry_without_any_request_in_between() {
+    let mut browser = Browser::new().await;
+    browser.sign_in(false).await;
+    browser.advance(Duration::minutes(61));
+    browser.expect_expired("61 minutes after sign-in").await;
+}
+
+#[tokio::test]
+async fn absolute_expiry_ends_an_active_session_after_12_hours() {
+    let mut browser = Browser::new().await;
+    browser.sign_in(false).await;
+    // A request every 50 minutes keeps the session from idling, up to 11 h 40 min.
+    for step in 1..=14 {
+        browser.advance(Duration::minutes(50));
+        browser.expect_signed_in(&format!("{} minutes", step * 50)).await;
+    }
+    browser.advance(Duration::minutes(20)); // exactly 12 hours
+    browser.expect_expired("12 hours after sign-in").await;
+}
+
+#[tokio::test]
+async fn remember_me_lasts_30_days_and_idles_out_after_7() {
+    let mut browser = Browser::new().await;
+    let reply = browser.sign_in(true).await;
+    let session_cookie = reply.set_cookies.iter().find(|c| c.starts_with("latchkey_session=")).unwrap();
+    assert!(session_cookie.contains("Max-Age=2592000"), "{session_cookie}");
+    let session = browser.session().await.unwrap();
+    assert!(session.remember_me);
+    assert_eq!(session.expires_at - session.created_at, Duration::days(30));
+    // Used every 6 days: alive until day 30.
+    for day in [6, 12, 18, 24] {
+        browser.advance(Duration::days(6));
+        browser.expect_signed_in(&format!("day {day}")).await;
+    }
+    browser.advance(Duration::days(5) + Duration::hours(23));
+    browser.expect_signed_in("day 29 23h").await;
+    browser.advance(Duration::hours(1));
+    browser.expect_expired("day 30").await;
+}
+
+#[tokio::test]
+async fn remember_me_idles_out_after_7_days() {
+    let mut browser = Browser::new().await;
+    browser.sign_in(true).await;
+    browser.advance(Duration::days(7) - Duration::minutes(1));
+    browser.expect_signed_in("6 days 23:59 idle").await;
+    browser.advance(Duration::days(7));
+    browser.expect_expired("7 days idle").await;
+}
+
+#[tokio::test]
+async fn last_seen_is_written_at_most_once_per_touch_interval() {
+    let mut browser = Browser::new().await;
+    browser.sign_in(false).await;
+    let signed_in_at = browser.session().await.unwrap().last_seen_at;
+    assert_eq!(signed_in_at, t0());
+    browser.advance(Duration::seconds(30));
+    browser.expect_signed_in("30 s").await;
+    assert_eq!(browser.session().await.unwrap().last_seen_at, t0(), "no write within the interval");
+    browser.advance(Duration::seconds(31));
+    browser.expect_signed_in("61 s").await;
+    assert_eq!(browser.session().await.unwrap().last_seen_at, t0() + Duration::seconds(61), "touched");
+    browser.advance(Duration::seconds(10));
+    browser.expect_signed_in("71 s").await;
+    assert_eq!(browser.session().await.unwrap().last_seen_at, t0() + Duration::seconds(61), "not again so soon");
+}
