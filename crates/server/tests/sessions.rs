@@ -68,6 +68,17 @@ impl Browser {
         Self { app, clock, cookies: BTreeMap::new(), account: account.id, _dir: dir }
     }
 
+    /// Another browser (no cookies) on the same server and clock.
+    fn clone_app(other: &Browser) -> Browser {
+        Browser {
+            app: other.app.clone(),
+            clock: other.clock.clone(),
+            cookies: BTreeMap::new(),
+            account: other.account,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     async fn send(&mut self, request: axum::http::request::Builder, body: Option<String>) -> Reply {
         let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
         let mut request = request.header(header::HOST, "127.0.0.1:8080");
@@ -240,4 +251,54 @@ async fn last_seen_is_written_at_most_once_per_touch_interval() {
     browser.advance(Duration::seconds(10));
     browser.expect_signed_in("71 s").await;
     assert_eq!(browser.session().await.unwrap().last_seen_at, t0() + Duration::seconds(61), "not again so soon");
+}
+
+#[tokio::test]
+async fn every_step_is_audited_with_its_reason_kept_server_side() {
+    let mut browser = Browser::new().await;
+    // Sign-up, from another browser.
+    let mut newcomer = Browser::clone_app(&browser);
+    let token = csrf_token(&newcomer.get("/signup").await.body);
+    let form = format!(
+        "username=bob&email=bob%40example.com&password={PASSWORD}&password_confirm={PASSWORD}&csrf_token={token}"
+    );
+    assert_eq!(newcomer.send(Request::post("/signup"), Some(form)).await.status, StatusCode::SEE_OTHER);
+    // A failure for a known and an unknown account, then a success, then a sign-out.
+    for login in ["alice", "nobody"] {
+        let token = csrf_token(&browser.get("/login").await.body);
+        let form = format!("login={login}&password=wrong-password-entirely&csrf_token={token}");
+        let reply = browser.send(Request::post("/login"), Some(form)).await;
+        assert!(reply.body.contains("Incorrect username or password."));
+        assert!(!reply.body.contains("wrong_password") && !reply.body.contains("unknown_account"));
+    }
+    browser.sign_in(false).await;
+    let token = csrf_token(&browser.get("/logout").await.body);
+    let reply = browser.send(Request::post("/logout"), Some(format!("csrf_token={token}"))).await;
+    assert!(reply.body.contains("You have been signed out"));
+    // Five more failures trip the throttle for "alice".
+    for _ in 0..5 {
+        let token = csrf_token(&browser.get("/login").await.body);
+        let form = format!("login=alice&password=wrong-password-entirely&csrf_token={token}");
+        browser.send(Request::post("/login"), Some(form)).await;
+    }
+    let token = csrf_token(&browser.get("/login").await.body);
+    let form = format!("login=alice&password={PASSWORD}&csrf_token={token}");
+    let reply = browser.send(Request::post("/login"), Some(form)).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+
+    let events = browser.app.store.list_audit_events(&AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
+    let find = |event_type: &str| events.iter().filter(|e| e.event_type == event_type).collect::<Vec<_>>();
+    let signup = find("account.signup");
+    assert_eq!(signup.len(), 1);
+    assert!(signup[0].account_id.is_some());
+    let failures = find("login.failure");
+    let reasons: Vec<&str> = failures.iter().filter_map(|e| e.detail["reason"].as_str()).collect();
+    assert!(reasons.contains(&"wrong_password") && reasons.contains(&"unknown_account"), "{reasons:?}");
+    assert!(failures.iter().any(|e| e.account_id == Some(browser.account)));
+    assert_eq!(find("login.success").len(), 2, "sign-up and sign-in");
+    let logout = find("logout");
+    assert_eq!(logout.len(), 1);
+    assert_eq!(logout[0].account_id, Some(browser.account));
+    assert_eq!(find("login.throttled").len(), 1);
+    assert_eq!(find("login.throttled")[0].detail["counter"], "login");
 }
