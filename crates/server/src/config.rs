@@ -64,6 +64,22 @@ pub struct Config {
     pub keys: KeysConfig,
     pub http: HttpConfig,
     pub passwords: PasswordConfig,
+    pub tokens: TokensConfig,
+}
+
+/// Refresh-token lifetimes and rotation (`[tokens]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokensConfig {
+    /// A second use of a rotated refresh token within this window (two tabs, a retried request)
+    /// is refused without revoking the family; later, it revokes the family (RFC 9700 §4.14.2).
+    pub refresh_reuse_grace: Duration,
+    /// A refresh token not rotated within this time expires (per token; a client's
+    /// `refresh_token_lifetime` overrides it).
+    pub refresh_token_idle_lifetime: Duration,
+    /// A refresh-token family ends this long after the sign-in that started it, however often rotated.
+    pub refresh_token_absolute_lifetime: Duration,
+    /// First-party clients get a refresh token even without the `offline_access` scope.
+    pub first_party_refresh_tokens: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -246,6 +262,12 @@ impl Default for Config {
                 argon2_parallelism: 1,
                 max_concurrent_hashes: 0,
                 hash_queue_timeout: Duration::from_secs(2),
+            },
+            tokens: TokensConfig {
+                refresh_reuse_grace: Duration::from_secs(5),
+                refresh_token_idle_lifetime: Duration::from_secs(30 * 86_400),
+                refresh_token_absolute_lifetime: Duration::from_secs(90 * 86_400),
+                first_party_refresh_tokens: false,
             },
         }
     }

@@ -7,10 +7,54 @@
 //! What is left is checking that this client, with this redirect URI and this verifier, may
 //! redeem this code now.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
-use crate::authorize::verify_pkce;
-use crate::model::{AuthorizationCode, Client};
+use crate::authorize::{ValidatedAuthorize, verify_pkce};
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::grants::refresh_token::NewFamily;
+use crate::grants::{GrantContext, TokenRequest, TokenResponse};
+use crate::model::{AccountId, AuthorizationCode, Client, GrantType, SessionId, TokenFamilyId};
+use crate::scope::{OPENID, has_scope, join_scope};
+use crate::secret::{Secret, TokenHash};
+use crate::store::{AccountStore, Consumed, GrantStore, RoleStore};
+use crate::tokens::{AccessTokenRequest, IdTokenRequest, issue_access_token, issue_id_token};
+
+/// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED"; ours is
+/// one minute, the issue's limit: the client redeems it immediately after the redirect.
+pub const CODE_LIFETIME: Duration = Duration::seconds(60);
+
+/// Authentication methods of a password sign-in (RFC 8176 §2: `pwd`).
+pub const AMR_PASSWORD: &str = "pwd";
+
+/// A new authorization code for a validated request and the signed-in person: the clear value
+/// for the redirect, and the record (hash only) for the store.
+pub fn issue_code(
+    req: &ValidatedAuthorize,
+    account_id: AccountId,
+    session_id: SessionId,
+    auth_time: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (Secret, AuthorizationCode) {
+    let secret = Secret::generate();
+    let code = AuthorizationCode {
+        code_hash: secret.hash(),
+        client_id: req.client.id.clone(),
+        account_id,
+        session_id: Some(session_id),
+        redirect_uri: req.redirect_uri.clone(),
+        scopes: req.scopes.clone(),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        code_challenge_method: req.code_challenge.as_ref().map(|_| "S256".to_owned()),
+        // Every token issued from this code joins this family, so a replay can revoke them all.
+        family_id: TokenFamilyId::new(),
+        auth_time,
+        created_at: now,
+        expires_at: now + CODE_LIFETIME,
+        consumed_at: None,
+    };
+    (secret, code)
+}
 
 /// Why a code cannot be redeemed. All are `invalid_grant` on the wire; the reason is for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +104,107 @@ pub fn check_code(
         (Some(_), Some(_)) | (None, None) => Ok(()),
         (None, Some(_)) => Err(CodeRejection::PkceDowngrade),
     }
+}
+
+/// The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3).
+pub async fn exchange<S: GrantStore + AccountStore + RoleStore + ?Sized>(
+    ctx: &GrantContext<'_, S>,
+    client: &Client,
+    req: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "This client may not use the authorization_code grant.",
+        ));
+    }
+    let presented = req.code.as_deref().ok_or_else(|| OAuthError::invalid_request("code is required."))?;
+    let invalid = || OAuthError::invalid_grant("The authorization code is invalid, expired or already used.");
+    let code = match ctx.store.consume_code(&TokenHash::of(presented), ctx.now).await? {
+        Consumed::Now(code) => code,
+        Consumed::Already(code) => {
+            // RFC 6749 §4.1.2 / RFC 9700 §4.5: a second redemption means the code leaked; the
+            // tokens of the first one are revoked, whoever presents it now.
+            let revoked = ctx.store.revoke_token_family(code.family_id, ctx.now).await?;
+            return Err(invalid().with_detail(format!(
+                "code replayed by client {}; {revoked} tokens of family {} revoked",
+                client.id, code.family_id
+            )));
+        }
+        Consumed::Missing => return Err(invalid().with_detail("unknown code")),
+    };
+    check_code(&code, client, req.redirect_uri.as_deref(), req.code_verifier.as_deref(), ctx.now)
+        .map_err(|rejection| invalid().with_detail(rejection))?;
+
+    let account = match ctx.store.find_account(code.account_id).await? {
+        Some(a) if !a.disabled => a,
+        _ => return Err(invalid().with_detail("the account is gone or disabled")),
+    };
+    let roles = ctx.store.roles_of(account.id).await?;
+    let access = issue_access_token(
+        ctx.keys,
+        ctx.settings,
+        ctx.issuer,
+        AccessTokenRequest {
+            client,
+            account: Some(account.id),
+            scopes: &code.scopes,
+            roles: &roles,
+            auth_time: Some(code.auth_time),
+            session_id: code.session_id,
+            family_id: Some(code.family_id),
+        },
+        ctx.now,
+    )
+    .map_err(OAuthError::server_error)?;
+    let amr = [AMR_PASSWORD.to_owned()];
+    let id_token = if has_scope(&code.scopes, OPENID) {
+        let request = IdTokenRequest {
+            client,
+            account: &account,
+            roles: &roles,
+            scopes: &code.scopes,
+            auth_time: code.auth_time,
+            // OIDC Core §3.1.3.7 step 11: the nonce of the authorization request, exactly.
+            nonce: code.nonce.as_deref(),
+            access_token: Some(&access.token),
+            session_id: code.session_id,
+            amr: &amr,
+        };
+        Some(issue_id_token(ctx.keys, ctx.settings, ctx.issuer, &request, ctx.now).map_err(OAuthError::server_error)?.0)
+    } else {
+        None
+    };
+    let refresh = ctx.refresh.issues_refresh_token(client, &code.scopes).then(|| {
+        ctx.refresh.first_token(
+            NewFamily {
+                client,
+                account_id: account.id,
+                session_id: code.session_id,
+                family_id: code.family_id,
+                scopes: &code.scopes,
+                auth_time: code.auth_time,
+            },
+            ctx.now,
+        )
+    });
+    // Stored before they are handed out: a token nobody can revoke or introspect must not exist.
+    ctx.store.insert_access_token(access.record).await?;
+    let refresh_token = match refresh {
+        Some((secret, record)) => {
+            ctx.store.insert_refresh_token(record).await?;
+            Some(secret.expose().to_owned())
+        }
+        None => None,
+    };
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        scope: Some(join_scope(&code.scopes)),
+        refresh_token,
+        id_token,
+    })
 }
 
 #[cfg(test)]

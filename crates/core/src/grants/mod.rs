@@ -26,6 +26,8 @@ pub struct GrantContext<'a, S: ?Sized> {
     /// Exactly as in `iss` (`Config::issuer_str`).
     pub issuer: &'a str,
     pub now: DateTime<Utc>,
+    /// Refresh-token lifetimes and reuse grace (`[tokens]` in the configuration).
+    pub refresh: &'a refresh_token::RefreshPolicy,
 }
 
 /// The token request's parameters (RFC 6749 §4.1.3, §4.4.2, §6), as received. Client credentials
@@ -65,7 +67,8 @@ pub async fn exchange<S: Store + ?Sized>(
     match req.grant_type.as_deref() {
         None => Err(OAuthError::invalid_request("grant_type is required.")),
         Some("client_credentials") => client_credentials::exchange(ctx, client, &req).await,
-        // authorization_code and refresh_token are added here by their modules.
+        Some("authorization_code") => authorization_code::exchange(ctx, client, &req).await,
+        Some("refresh_token") => refresh_token::exchange(ctx, client, &req).await,
         Some(_) => Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
             "This grant type is not supported by this server.",

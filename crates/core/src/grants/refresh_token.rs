@@ -9,7 +9,106 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::model::{Client, RefreshToken};
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::grants::{GrantContext, TokenRequest, TokenResponse};
+use crate::model::{AccountId, Client, GrantType, RefreshToken, SessionId, TokenFamilyId};
+use crate::scope::{OFFLINE_ACCESS, OPENID, has_scope, join_scope};
+use crate::secret::{Secret, TokenHash};
+use crate::store::{AccountStore, Consumed, GrantStore, RoleStore};
+use crate::tokens::{AccessTokenRequest, IdTokenRequest, issue_access_token, issue_id_token};
+
+/// Lifetimes and reuse handling of refresh tokens (server configuration, `[tokens]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    /// Each token dies this long after it was issued unless rotated first (idle expiry); a
+    /// client's own `refresh_token_lifetime` overrides it.
+    pub idle_lifetime: Duration,
+    /// The family dies this long after the code exchange, however often it is rotated.
+    pub absolute_lifetime: Duration,
+    /// A second use of a token within this window after the first is refused without revoking the family.
+    pub reuse_grace: Duration,
+    /// Issue refresh tokens to first-party clients even without `offline_access`.
+    pub first_party_without_offline_access: bool,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            idle_lifetime: Duration::days(30),
+            absolute_lifetime: Duration::days(90),
+            reuse_grace: Duration::seconds(5),
+            first_party_without_offline_access: false,
+        }
+    }
+}
+
+impl RefreshPolicy {
+    fn idle_for(&self, client: &Client) -> Duration {
+        client.refresh_token_lifetime.filter(|s| *s > 0).map_or(self.idle_lifetime, Duration::seconds)
+    }
+
+    /// Does this grant get a refresh token? OIDC Core §11: `offline_access` asks for one; the client
+    /// must also be allowed the refresh_token grant, or it could never use it.
+    pub fn issues_refresh_token(&self, client: &Client, scopes: &[String]) -> bool {
+        client.grant_types.contains(&GrantType::RefreshToken)
+            && (has_scope(scopes, OFFLINE_ACCESS) || (client.first_party && self.first_party_without_offline_access))
+    }
+
+    /// A brand-new family's first token (from an authorization code). Returns the clear value and the record.
+    pub fn first_token(&self, grant: NewFamily<'_>, now: DateTime<Utc>) -> (Secret, RefreshToken) {
+        let family_expires_at = now + self.absolute_lifetime;
+        let secret = Secret::generate();
+        let token = RefreshToken {
+            token_hash: secret.hash(),
+            family_id: grant.family_id,
+            parent_hash: None,
+            client_id: grant.client.id.clone(),
+            account_id: grant.account_id,
+            session_id: grant.session_id,
+            scopes: grant.scopes.to_vec(),
+            auth_time: grant.auth_time,
+            created_at: now,
+            expires_at: (now + self.idle_for(grant.client)).min(family_expires_at),
+            family_expires_at,
+            used_at: None,
+            revoked_at: None,
+        };
+        (secret, token)
+    }
+
+    /// The successor of `parent` in its family (RFC 9700 §4.14.2: rotation). Same scopes as the
+    /// parent (RFC 6749 §6: the new refresh token's scope MUST be identical), same family deadline.
+    pub fn rotate(&self, parent: &RefreshToken, client: &Client, now: DateTime<Utc>) -> (Secret, RefreshToken) {
+        let secret = Secret::generate();
+        let token = RefreshToken {
+            token_hash: secret.hash(),
+            family_id: parent.family_id,
+            parent_hash: Some(parent.token_hash.clone()),
+            client_id: parent.client_id.clone(),
+            account_id: parent.account_id,
+            session_id: parent.session_id,
+            scopes: parent.scopes.clone(),
+            auth_time: parent.auth_time,
+            created_at: now,
+            expires_at: (now + self.idle_for(client)).min(parent.family_expires_at),
+            family_expires_at: parent.family_expires_at,
+            used_at: None,
+            revoked_at: None,
+        };
+        (secret, token)
+    }
+}
+
+/// What a new refresh-token family starts from.
+#[derive(Debug, Clone, Copy)]
+pub struct NewFamily<'a> {
+    pub client: &'a Client,
+    pub account_id: AccountId,
+    pub session_id: Option<SessionId>,
+    pub family_id: TokenFamilyId,
+    pub scopes: &'a [String],
+    pub auth_time: DateTime<Utc>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefreshRejection {
@@ -84,6 +183,110 @@ pub fn check_refresh(
             Ok(granted)
         }
     }
+}
+
+/// The refresh token grant (RFC 6749 §6): consume, check, rotate, issue.
+pub async fn exchange<S: GrantStore + AccountStore + RoleStore + ?Sized>(
+    ctx: &GrantContext<'_, S>,
+    client: &Client,
+    req: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.grant_types.contains(&GrantType::RefreshToken) {
+        return Err(OAuthError::new(OAuthErrorCode::UnauthorizedClient, "This client may not use refresh tokens."));
+    }
+    let presented =
+        req.refresh_token.as_deref().ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
+    let hash = TokenHash::of(presented);
+    let invalid = || OAuthError::invalid_grant("The refresh token is invalid, expired or revoked.");
+
+    // Requests that fail for reasons harmless to the grant (another client's token, a wider scope)
+    // are answered before the token is consumed, so a client's mistake does not burn its grant.
+    let found = ctx.store.find_refresh_token(&hash).await?.ok_or_else(invalid)?;
+    if found.client_id != client.id {
+        return Err(invalid().with_detail(RefreshRejection::OtherClient));
+    }
+    if let Err(rejection @ RefreshRejection::ScopeWidened(_)) =
+        check_refresh(&found, true, client, req.scope.as_deref(), ctx.now, ctx.refresh.reuse_grace)
+    {
+        return Err(OAuthError::invalid_scope("The requested scope exceeds the original grant.").with_detail(rejection));
+    }
+
+    let (token, first_use) = match ctx.store.consume_refresh_token(&hash, ctx.now).await? {
+        Consumed::Now(t) => (t, true),
+        Consumed::Already(t) => (t, false),
+        Consumed::Missing => return Err(invalid()),
+    };
+    let scopes = match check_refresh(&token, first_use, client, req.scope.as_deref(), ctx.now, ctx.refresh.reuse_grace)
+    {
+        Ok(scopes) => scopes,
+        Err(rejection) => {
+            let mut detail = rejection.to_string();
+            if rejection.revokes_family() {
+                // RFC 9700 §4.14.2: a used token presented again means two holders; end them all.
+                let revoked = ctx.store.revoke_token_family(token.family_id, ctx.now).await?;
+                detail = format!("{detail} ({revoked} tokens revoked in family {})", token.family_id);
+            }
+            let error = match rejection {
+                RefreshRejection::ScopeWidened(_) => {
+                    OAuthError::invalid_scope("The requested scope exceeds the original grant.")
+                }
+                _ => invalid(),
+            };
+            return Err(error.with_detail(detail));
+        }
+    };
+
+    let account = match ctx.store.find_account(token.account_id).await? {
+        Some(a) if !a.disabled => a,
+        _ => return Err(invalid().with_detail("the account is gone or disabled")),
+    };
+    let roles = ctx.store.roles_of(account.id).await?;
+    let (new_secret, new_token) = ctx.refresh.rotate(&token, client, ctx.now);
+    let access = issue_access_token(
+        ctx.keys,
+        ctx.settings,
+        ctx.issuer,
+        AccessTokenRequest {
+            client,
+            account: Some(account.id),
+            scopes: &scopes,
+            roles: &roles,
+            auth_time: Some(token.auth_time),
+            session_id: token.session_id,
+            family_id: Some(token.family_id),
+        },
+        ctx.now,
+    )
+    .map_err(OAuthError::server_error)?;
+    // OIDC Core §12.2: an ID token comes back when the grant includes openid; auth_time stays the
+    // original authentication's, and there is no nonce (none was sent with this request).
+    let id_token = if has_scope(&scopes, OPENID) {
+        let request = IdTokenRequest {
+            client,
+            account: &account,
+            roles: &roles,
+            scopes: &scopes,
+            auth_time: token.auth_time,
+            nonce: None,
+            access_token: Some(&access.token),
+            session_id: token.session_id,
+            amr: &[],
+        };
+        Some(issue_id_token(ctx.keys, ctx.settings, ctx.issuer, &request, ctx.now).map_err(OAuthError::server_error)?.0)
+    } else {
+        None
+    };
+    // Stored before they are handed out: a token nobody can revoke or introspect must not exist.
+    ctx.store.insert_access_token(access.record).await?;
+    ctx.store.insert_refresh_token(new_token).await?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        scope: Some(join_scope(&scopes)),
+        refresh_token: Some(new_secret.expose().to_owned()),
+        id_token,
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use url::Url;
 use super::walk::{Got, Reported, Table, Walker};
 use super::{
     Config, ConfigErrors, DatabaseConfig, HttpConfig, KeysConfig, LogConfig, LogFormat, PasswordConfig, SessionConfig,
-    TlsConfig,
+    TlsConfig, TokensConfig,
 };
 
 pub(super) const DEFAULT_DATA_DIR: &str = "./data";
@@ -36,6 +36,7 @@ const ROOT_KEYS: &[&str] = &[
     "keys",
     "http",
     "passwords",
+    "tokens",
 ];
 
 pub(super) fn default_issuer() -> Url {
@@ -87,6 +88,7 @@ fn root(w: &mut Walker<'_>, tree: &Value) -> Got<Config> {
     let keys = keys(w, &root);
     let http = http(w, &root);
     let passwords = passwords(w, &root);
+    let tokens = tokens(w, &root);
     Ok(Config {
         issuer: issuer?,
         listen: listen?,
@@ -100,6 +102,40 @@ fn root(w: &mut Walker<'_>, tree: &Value) -> Got<Config> {
         keys: keys?,
         http: http?,
         passwords: passwords?,
+        tokens: tokens?,
+    })
+}
+
+fn tokens(w: &mut Walker<'_>, root: &Table<'_>) -> Got<TokensConfig> {
+    let t = w.table(
+        "tokens",
+        root.get("tokens"),
+        &[
+            "refresh_reuse_grace",
+            "refresh_token_idle_lifetime",
+            "refresh_token_absolute_lifetime",
+            "first_party_refresh_tokens",
+        ],
+    )?;
+    const DAY: u64 = 86_400;
+    let grace_path = t.path("refresh_reuse_grace");
+    // Zero is allowed: no grace, every reuse revokes. More than a minute is no longer "concurrent".
+    let grace = match w.duration(&grace_path, t.get("refresh_reuse_grace")) {
+        Ok(None) => Ok(Duration::from_secs(5)),
+        Ok(Some(d)) if d > Duration::from_secs(60) => Err(w.error(&grace_path, "must be at most 1 minute")),
+        Ok(Some(d)) => Ok(d),
+        Err(e) => Err(e),
+    };
+    let idle = positive_duration(w, &t, "refresh_token_idle_lifetime", Duration::from_secs(30 * DAY));
+    let absolute = positive_duration(w, &t, "refresh_token_absolute_lifetime", Duration::from_secs(90 * DAY));
+    not_longer(w, &t, ("refresh_token_idle_lifetime", idle), ("refresh_token_absolute_lifetime", absolute));
+    let fp_path = t.path("first_party_refresh_tokens");
+    let first_party = w.boolean(&fp_path, t.get("first_party_refresh_tokens")).map(|b| b.unwrap_or(false));
+    Ok(TokensConfig {
+        refresh_reuse_grace: grace?,
+        refresh_token_idle_lifetime: idle?,
+        refresh_token_absolute_lifetime: absolute?,
+        first_party_refresh_tokens: first_party?,
     })
 }
 

@@ -68,6 +68,12 @@ pub(super) fn redacted_toml(c: &Config) -> String {
     kv(&mut out, "max_concurrent_hashes", &c.passwords.max_concurrent_hashes.to_string());
     kv(&mut out, "hash_queue_timeout", &duration(c.passwords.hash_queue_timeout));
 
+    section(&mut out, "[tokens]");
+    kv(&mut out, "refresh_reuse_grace", &duration(c.tokens.refresh_reuse_grace));
+    kv(&mut out, "refresh_token_idle_lifetime", &duration(c.tokens.refresh_token_idle_lifetime));
+    kv(&mut out, "refresh_token_absolute_lifetime", &duration(c.tokens.refresh_token_absolute_lifetime));
+    kv(&mut out, "first_party_refresh_tokens", &c.tokens.first_party_refresh_tokens.to_string());
+
     for client in &c.clients {
         section(&mut out, "[[clients]]");
         kv(&mut out, "id", &string(&client.id));

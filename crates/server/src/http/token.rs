@@ -20,6 +20,7 @@ pub async fn token_post(
         settings: &app.oidc.tokens,
         issuer: &app.oidc.issuer,
         now: app.clock.now(),
+        refresh: &app.oidc.refresh,
     };
     let response = grants::exchange(&ctx, &auth.client, req).await?;
     Ok(no_store_json(&response))
