@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::LOGIN, get(login::login_get).post(login::login_post))
         .route(paths::LOGOUT, get(logout::logout_get).post(logout::logout_post))
         .route(paths::ACCOUNT, get(account::account_get))
+        .merge(authorization_routes())
         .merge(oauth_routes(&state))
         .route_layer(from_fn(metrics::track))
         .fallback(|| async { PageError::NotFound });
@@ -68,6 +69,17 @@ fn oauth_routes(state: &AppState) -> Router<AppState> {
         .route(paths::INTROSPECT, post(introspect::introspect_post))
         .route(paths::REVOKE, post(revoke::revoke_post))
         .route_layer(from_fn_with_state(state.clone(), client_auth::oauth_form))
+}
+
+/// The browser-facing OpenID Connect pages: they answer with HTML pages and redirects (never the
+/// JSON of `oauth_routes`), and read their own bodies.
+fn authorization_routes() -> Router<AppState> {
+    use crate::http::{authorize, consent, end_session};
+    Router::new()
+        .route(paths::AUTHORIZE, get(authorize::authorize_get).post(authorize::authorize_post))
+        .route(paths::CONSENT, post(consent::consent_post))
+        .route(paths::END_SESSION, get(end_session::end_session_get).post(end_session::end_session_post))
+        .route(paths::END_SESSION_CONFIRM, post(end_session::end_session_confirm_post))
 }
 
 async fn stylesheet_get() -> impl IntoResponse {

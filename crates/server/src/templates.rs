@@ -23,6 +23,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "idp/logout.html",
     "idp/signed_out.html",
     "idp/account.html",
+    "idp/consent.html",
+    "idp/end_session.html",
 ];
 
 /// The stylesheet served at `/static/latchkey.css`.

@@ -1,9 +1,12 @@
 //! The HTTP surface: one module per endpoint or page, plus the shared layers.
 
 pub mod account;
+pub mod authorize;
 pub mod client_auth;
 pub mod client_ip;
+pub mod consent;
 pub mod discovery;
+pub mod end_session;
 pub mod error;
 pub mod extract;
 pub mod flash;

@@ -23,3 +23,7 @@ pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";
 /// RP-Initiated Logout 1.0. Not under `/logout`, which is the accounts pages' sign-out.
 pub const END_SESSION: &str = "/end_session";
+/// The confirmation form of RP-Initiated Logout (posted from our own page, CSRF-protected).
+pub const END_SESSION_CONFIRM: &str = "/end_session/confirm";
+/// The consent form's answer (posted from our own page, CSRF-protected).
+pub const CONSENT: &str = "/consent";
