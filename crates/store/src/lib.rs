@@ -19,6 +19,7 @@ mod error;
 mod grants;
 mod keys;
 mod sessions;
+mod setup;
 mod throttle;
 
 #[cfg(feature = "testing")]
@@ -41,6 +42,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 
 use crate::error::DbResultExt as _;
+pub use crate::setup::SetupTokenState;
 
 /// How long to wait for a connection (new or pooled) before answering `Unavailable`: long enough
 /// for a busy pool to free one, short enough that a dead database fails a request instead of hanging it.

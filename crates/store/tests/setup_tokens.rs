@@ -1,0 +1,96 @@
+//! The first-administrator setup tokens and the role-membership count, on SQLite and PostgreSQL:
+//! single use under concurrency, expiry, and clear states for a used, expired or unknown token.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Duration, Utc};
+use latchkey_core::model::{AccountId, NewAccount};
+use latchkey_core::secret::TokenHash;
+use latchkey_core::store::{AccountStore as _, RoleStore as _};
+use latchkey_store::testing::TempPostgres;
+use latchkey_store::{SeaStore, SetupTokenState};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_750_000_000, 123_456_789).unwrap()
+}
+
+async fn setup_tokens_are_single_use_and_expire(store: &SeaStore) {
+    let hash = TokenHash::of("token-one");
+    store.insert_setup_token(&hash, t0(), t0() + Duration::hours(1)).await.unwrap();
+    assert_eq!(store.find_setup_token(&hash, t0()).await.unwrap(), SetupTokenState::Valid);
+    assert_eq!(store.find_setup_token(&TokenHash::of("other"), t0()).await.unwrap(), SetupTokenState::Missing);
+    assert_eq!(store.consume_setup_token(&TokenHash::of("other"), t0()).await.unwrap(), SetupTokenState::Missing);
+
+    // Many concurrent consumers: exactly one wins.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let hash = hash.clone();
+        tasks.push(tokio::spawn(async move { store.consume_setup_token(&hash, t0()).await.unwrap() }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            SetupTokenState::Valid => won += 1,
+            other => assert_eq!(other, SetupTokenState::Used),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(store.find_setup_token(&hash, t0()).await.unwrap(), SetupTokenState::Used);
+
+    let late = TokenHash::of("token-two");
+    store.insert_setup_token(&late, t0(), t0() + Duration::hours(1)).await.unwrap();
+    let after = t0() + Duration::hours(1);
+    assert_eq!(store.find_setup_token(&late, after).await.unwrap(), SetupTokenState::Expired);
+    assert_eq!(store.consume_setup_token(&late, after).await.unwrap(), SetupTokenState::Expired);
+    assert_eq!(store.purge_setup_tokens(after + Duration::seconds(1)).await.unwrap(), 2);
+    assert_eq!(store.find_setup_token(&late, after).await.unwrap(), SetupTokenState::Missing);
+}
+
+async fn role_members_are_counted(store: &SeaStore) {
+    assert_eq!(store.count_role_members("admin").await.unwrap(), 0);
+    assert_eq!(store.count_role_members("no-such-role").await.unwrap(), 0);
+    let account = NewAccount {
+        id: AccountId::new(),
+        username: "root".into(),
+        email: "root@example.com".into(),
+        email_verified: false,
+        password_hash: None,
+        display_name: None,
+    };
+    let account = store.insert_account(account, t0()).await.unwrap();
+    let admin = store.find_role_by_name("admin").await.unwrap().expect("the built-in admin role");
+    store.grant_role(account.id, admin.id).await.unwrap();
+    assert_eq!(store.count_role_members("admin").await.unwrap(), 1);
+    store.revoke_role(account.id, admin.id).await.unwrap();
+    assert_eq!(store.count_role_members("admin").await.unwrap(), 0);
+}
+
+macro_rules! both {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let store = latchkey_store::testing::sqlite_memory().await;
+                    super::$scenario(&store).await;
+                    store.close().await.unwrap();
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let Some(pg) = super::TempPostgres::create().await else { return };
+                    let store = super::SeaStore::connect(&pg.url, 8).await.unwrap();
+                    store.migrate().await.unwrap();
+                    super::$scenario(&store).await;
+                    store.close().await.unwrap();
+                    pg.drop_db().await;
+                }
+            )*
+        }
+    };
+}
+
+both!(setup_tokens_are_single_use_and_expire, role_members_are_counted);
