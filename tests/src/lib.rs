@@ -50,8 +50,19 @@ impl Server {
 
     /// Starts the server on an existing data directory (a restart).
     pub fn start_in(data_dir: tempfile::TempDir, db: Db, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_listening(data_dir, db, "127.0.0.1:0", extra_env)
+    }
+
+    /// Starts on a fixed address: for tests where a browser follows the issuer's URLs, which must
+    /// then be known (and configured as `LATCHKEY_ISSUER`) before the server starts.
+    pub fn start_listening(
+        data_dir: tempfile::TempDir,
+        db: Db,
+        listen: &str,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut cmd = latchkey_command(data_dir.path(), &db);
-        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+        cmd.args(["serve", "--listen", listen]);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

@@ -81,7 +81,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let state = state.clone();
         async move { state.provider.discover_with_retry().await }
     });
-    tracing::info!(issuer = state.provider.issuer(), "listening on http://{addr}; open {public_url}/");
+    tracing::info!(issuer = state.provider.issuer(), "listening on http://{addr} (open {public_url}/ in a browser)");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     discovery.abort();
     Ok(())
