@@ -21,7 +21,7 @@ use crate::templates::Templates;
 /// Connects to the configured database and applies pending migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<SeaStore> {
     let url = config.database.url.expose();
-    let store = SeaStore::connect(url, config.database.max_connections)
+    let store = SeaStore::connect_with_timeout(url, config.database.max_connections, config.database.connect_timeout)
         .await
         .with_context(|| format!("cannot open the database {}", redact_database_url(url)))?;
     store.migrate().await.context("cannot apply database migrations")?;

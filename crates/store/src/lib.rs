@@ -85,6 +85,17 @@ impl SeaStore {
     ///
     /// A database that cannot be reached gives [`StoreError::Unavailable`] within a few seconds.
     pub async fn connect(url: &str, max_connections: u32) -> Result<SeaStore, StoreError> {
+        Self::connect_with_timeout(url, max_connections, ACQUIRE_TIMEOUT).await
+    }
+
+    /// [`SeaStore::connect`] with the time allowed to open or acquire a connection (the server's
+    /// `database.connect_timeout`): past it a request fails with [`StoreError::Unavailable`]
+    /// (a 503) instead of waiting on a database that is down.
+    pub async fn connect_with_timeout(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: std::time::Duration,
+    ) -> Result<SeaStore, StoreError> {
         let max_connections = max_connections.max(1);
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -103,7 +114,7 @@ impl SeaStore {
                     StoreError::Unavailable(format!("cannot create the directory {}: {e}", parent.display()))
                 })?;
             }
-            let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+            let pool_options = SqlitePoolOptions::new().acquire_timeout(acquire_timeout);
             let pool_options = if memory {
                 pool_options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
             } else {
@@ -118,7 +129,7 @@ impl SeaStore {
                 .disable_statement_logging();
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .acquire_timeout(acquire_timeout)
                 .connect_with(options)
                 .await
                 .map_err(|e| connect_error(url, e))?;
