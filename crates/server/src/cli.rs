@@ -11,19 +11,13 @@ use std::path::PathBuf;
 use anyhow::{Context as _, anyhow, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-use latchkey_core::account::{validate_email, validate_username};
-use latchkey_core::client::{validate_client_id, validate_redirect_uri, validate_scope_token};
-use latchkey_core::model::{
-    AccountId, AccountQuery, AuditEvent, AuditOutcome, Client, ClientId, GrantType, NewAccount, TokenEndpointAuthMethod,
-};
-use latchkey_core::password::PasswordPolicy;
-use latchkey_core::secret::Secret;
+use latchkey_core::Clock;
 use latchkey_core::store::Store;
-use latchkey_core::{Clock, StoreError};
 
 use crate::config::{CliOverrides, Config};
 use crate::keys::KeyService;
 use crate::passwords::PasswordHasher;
+use crate::service::{self, accounts, clients, keys, roles};
 
 #[derive(Debug, Parser)]
 #[command(name = "latchkey", version, about = "Latchkey: an OpenID Connect identity provider")]
@@ -248,56 +242,24 @@ pub struct AdminContext<'a> {
 }
 
 impl AdminContext<'_> {
-    fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    async fn audit(
-        &self,
-        event_type: &str,
-        account: Option<AccountId>,
-        client: Option<ClientId>,
-        detail: serde_json::Value,
-    ) {
-        let event = AuditEvent {
-            id: uuid::Uuid::now_v7(),
-            at: self.now(),
-            event_type: event_type.into(),
-            account_id: account,
-            actor_id: None,
-            client_id: client,
-            ip: None,
-            user_agent: Some("latchkey-cli".into()),
-            outcome: AuditOutcome::Success,
-            detail,
-        };
-        if let Err(err) = self.store.insert_audit_event(event).await {
-            tracing::warn!(error = %err, "could not write the audit event");
-        }
-    }
-
-    async fn account(&self, username: &str) -> anyhow::Result<latchkey_core::model::Account> {
-        let name = latchkey_core::account::normalize_username(username);
-        self.store.find_account_by_username(&name).await?.ok_or_else(|| anyhow!("no user named {username:?}"))
-    }
-
-    async fn role(&self, name: &str) -> anyhow::Result<latchkey_core::model::Role> {
-        self.store
-            .find_role_by_name(name)
-            .await?
-            .ok_or_else(|| anyhow!("no role named {name:?} (create it with `latchkey roles add {name}`)"))
-    }
-
-    fn policy(&self) -> PasswordPolicy {
-        PasswordPolicy { min_length: self.config.passwords.min_length, ..PasswordPolicy::default() }
+    /// The service context: every command goes through [`crate::service`], like the admin console
+    /// and API, so the rules are the same everywhere.
+    fn service(&self) -> service::Ctx<'_> {
+        service::Ctx::new(
+            self.config,
+            self.store,
+            self.clock,
+            self.hasher,
+            service::Actor::Cli,
+            "cli",
+            crate::auth::RequestMeta::default(),
+        )
     }
 }
 
-fn conflict(err: StoreError) -> anyhow::Error {
-    match err {
-        StoreError::Conflict(field) => anyhow!("that {field} is already taken"),
-        other => anyhow!(other),
-    }
+/// One line for the terminal: the service's message (validation errors name what is wrong).
+fn cli_error(err: service::ServiceError) -> anyhow::Error {
+    anyhow!("{err}")
 }
 
 pub async fn run_users(
@@ -306,152 +268,100 @@ pub async fn run_users(
     out: &mut dyn Write,
     passwords: &mut dyn PasswordSource,
 ) -> anyhow::Result<()> {
+    let svc = ctx.service();
     match cmd {
         UsersCommand::Add(add) => {
-            let username = validate_username(&add.username).map_err(|e| anyhow!("{e}"))?;
-            let email = validate_email(&add.email).map_err(|e| anyhow!("{e}"))?;
-            let display_name = match add.display_name.as_deref().map(str::trim) {
-                Some(d) if d.chars().count() > 128 => bail!("display name must be at most 128 characters"),
-                Some("") | None => None,
-                Some(d) => Some(d.to_owned()),
+            let mut input = accounts::NewAccountInput {
+                username: add.username.clone(),
+                email: add.email.clone(),
+                display_name: add.display_name.clone(),
+                password: String::new(),
+                roles: add.roles.clone(),
+                email_verified: false,
+                require_password_change: false,
             };
-            let mut roles = Vec::new();
-            for name in &add.roles {
-                roles.push(ctx.role(name).await?);
-            }
-            if ctx.store.find_account_by_username(&username).await?.is_some()
-                || ctx.store.find_account_by_email(&email).await?.is_some()
+            // Everything but the password is checked before the prompt, so a typo costs no typing.
+            if let Err(err) = accounts::validate_new(&svc, &input).await
+                && err.field() != Some("password")
             {
-                bail!("that username or email is already taken");
+                return Err(cli_error(err));
             }
-            let password = passwords.read_new_password(&format!("Password for {username}"))?;
-            ctx.policy().check(&password, &username, &email).map_err(|p| anyhow!("{p}"))?;
-            let hash = ctx.hasher.hash(&password).await?;
-            let account = ctx
-                .store
-                .insert_account(
-                    NewAccount {
-                        id: AccountId::new(),
-                        username: username.clone(),
-                        email,
-                        email_verified: false,
-                        password_hash: Some(hash),
-                        display_name,
-                    },
-                    ctx.now(),
-                )
-                .await
-                .map_err(conflict)?;
-            for role in &roles {
-                ctx.store.grant_role(account.id, role.id).await?;
-            }
-            let role_names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
-            ctx.audit(
-                "account.created",
-                Some(account.id),
-                None,
-                serde_json::json!({"via": "cli", "roles": role_names}),
-            )
-            .await;
+            let shown = latchkey_core::account::normalize_username(&add.username);
+            input.password = passwords.read_new_password(&format!("Password for {shown}"))?;
+            let account = accounts::create(&svc, input).await.map_err(cli_error)?;
             writeln!(out, "created user {} ({})", account.username, account.id)?;
         }
         UsersCommand::List { search } => {
-            let query = AccountQuery { search: search.clone(), limit: 10_000, offset: 0 };
-            let accounts = ctx.store.list_accounts(&query).await?;
+            let page = accounts::list(&svc, search.as_deref(), Some(service::MAX_PAGE), Some(0)).await;
+            let mut offset = 0;
+            let mut page = page.map_err(cli_error)?;
             writeln!(out, "{:<32}  {:<40}  {:<10}  {:<20}  CREATED", "USERNAME", "EMAIL", "STATUS", "ROLES")?;
-            for a in accounts {
-                let roles = ctx.store.roles_of(a.id).await?.join(",");
-                let status = if a.disabled { "disabled" } else { "active" };
-                writeln!(
-                    out,
-                    "{:<32}  {:<40}  {:<10}  {:<20}  {}",
-                    a.username,
-                    a.email,
-                    status,
-                    roles,
-                    a.created_at.format("%Y-%m-%d %H:%M")
-                )?;
+            loop {
+                for accounts::AccountSummary { account: a, roles } in &page.items {
+                    let status = if a.disabled { "disabled" } else { "active" };
+                    writeln!(
+                        out,
+                        "{:<32}  {:<40}  {:<10}  {:<20}  {}",
+                        a.username,
+                        a.email,
+                        status,
+                        roles.join(","),
+                        a.created_at.format("%Y-%m-%d %H:%M")
+                    )?;
+                }
+                offset += page.items.len() as u64;
+                if page.items.is_empty() || offset >= page.total {
+                    break;
+                }
+                page = accounts::list(&svc, search.as_deref(), Some(service::MAX_PAGE), Some(offset))
+                    .await
+                    .map_err(cli_error)?;
             }
         }
         UsersCommand::SetPassword { username } => {
-            let account = ctx.account(username).await?;
+            let account = accounts::find_by_username(&svc, username).await.map_err(cli_error)?;
             let password = passwords.read_new_password(&format!("New password for {}", account.username))?;
-            ctx.policy().check(&password, &account.username, &account.email).map_err(|p| anyhow!("{p}"))?;
-            let hash = ctx.hasher.hash(&password).await?;
-            ctx.store.update_password_hash(account.id, &hash, ctx.now()).await?;
-            ctx.store.set_password_change_required(account.id, false, ctx.now()).await?;
-            let ended = ctx.store.delete_sessions_of(account.id, None).await?;
-            ctx.audit("account.password_set", Some(account.id), None, serde_json::json!({"via": "cli"})).await;
+            let ended = accounts::set_password(&svc, &account, &password, false).await.map_err(cli_error)?;
             writeln!(out, "password set for {}; {ended} session(s) ended", account.username)?;
         }
         UsersCommand::Disable { username } => {
-            let account = ctx.account(username).await?;
-            ctx.store.set_account_disabled(account.id, true, ctx.now()).await?;
-            let ended = ctx.store.delete_sessions_of(account.id, None).await?;
-            let revoked = ctx.store.revoke_tokens_of(account.id, None, ctx.now()).await?;
-            ctx.audit("account.disabled", Some(account.id), None, serde_json::json!({"via": "cli"})).await;
-            writeln!(out, "disabled {}; {ended} session(s) ended, {revoked} token(s) revoked", account.username)?;
+            let account = accounts::find_by_username(&svc, username).await.map_err(cli_error)?;
+            let done = accounts::set_disabled(&svc, &account, true).await.map_err(cli_error)?;
+            writeln!(
+                out,
+                "disabled {}; {} session(s) ended, {} token(s) revoked",
+                account.username, done.sessions_ended, done.tokens_revoked
+            )?;
         }
         UsersCommand::Enable { username } => {
-            let account = ctx.account(username).await?;
-            ctx.store.set_account_disabled(account.id, false, ctx.now()).await?;
-            ctx.audit("account.enabled", Some(account.id), None, serde_json::json!({"via": "cli"})).await;
+            let account = accounts::find_by_username(&svc, username).await.map_err(cli_error)?;
+            accounts::set_disabled(&svc, &account, false).await.map_err(cli_error)?;
             writeln!(out, "enabled {}", account.username)?;
         }
         UsersCommand::GrantRole { username, role } => {
-            let account = ctx.account(username).await?;
-            let role = ctx.role(role).await?;
-            ctx.store.grant_role(account.id, role.id).await?;
-            ctx.audit(
-                "account.role_granted",
-                Some(account.id),
-                None,
-                serde_json::json!({"via": "cli", "role": role.name}),
-            )
-            .await;
-            writeln!(out, "granted {} to {}", role.name, account.username)?;
+            let account = accounts::find_by_username(&svc, username).await.map_err(cli_error)?;
+            roles::grant(&svc, &account, role).await.map_err(cli_error)?;
+            writeln!(out, "granted {role} to {}", account.username)?;
         }
         UsersCommand::RevokeRole { username, role } => {
-            let account = ctx.account(username).await?;
-            let role = ctx.role(role).await?;
-            if !ctx.store.revoke_role(account.id, role.id).await? {
-                bail!("{} does not have the role {}", account.username, role.name);
-            }
-            ctx.audit(
-                "account.role_revoked",
-                Some(account.id),
-                None,
-                serde_json::json!({"via": "cli", "role": role.name}),
-            )
-            .await;
-            writeln!(out, "revoked {} from {}", role.name, account.username)?;
+            let account = accounts::find_by_username(&svc, username).await.map_err(cli_error)?;
+            roles::revoke(&svc, &account, role).await.map_err(cli_error)?;
+            writeln!(out, "revoked {role} from {}", account.username)?;
         }
-    }
-    Ok(())
-}
-
-/// Role names: like scope tokens, lowercase letters, digits, '-', '_', '.', ':'; 1 to 64 characters.
-pub fn validate_role_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.:".contains(&b))
-    {
-        bail!("role name {name:?} must be 1 to 64 characters of a-z, 0-9, '-', '_', '.', ':'");
     }
     Ok(())
 }
 
 pub async fn run_roles(cmd: &RolesCommand, ctx: &AdminContext<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let svc = ctx.service();
     match cmd {
         RolesCommand::Add { name, description } => {
-            validate_role_name(name)?;
-            let role = ctx.store.insert_role(name, description.as_deref()).await.map_err(conflict)?;
-            ctx.audit("role.created", None, None, serde_json::json!({"via": "cli", "role": role.name})).await;
+            let role = roles::create(&svc, name, description.as_deref()).await.map_err(cli_error)?;
             writeln!(out, "created role {}", role.name)?;
         }
         RolesCommand::List => {
             writeln!(out, "{:<24}  {:<8}  DESCRIPTION", "ROLE", "BUILTIN")?;
-            for role in ctx.store.list_roles().await? {
+            for role in roles::list(&svc).await.map_err(cli_error)? {
                 let builtin = if role.builtin { "yes" } else { "no" };
                 writeln!(out, "{:<24}  {:<8}  {}", role.name, builtin, role.description.unwrap_or_default())?;
             }
@@ -460,106 +370,39 @@ pub async fn run_roles(cmd: &RolesCommand, ctx: &AdminContext<'_>, out: &mut dyn
     Ok(())
 }
 
-/// Default scopes for a new client.
-pub const DEFAULT_CLIENT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
-
-/// Secrets given on standard input must be strong: they are compared by hash, not stretched.
-const MIN_CLIENT_SECRET_LEN: usize = 32;
-
 pub async fn run_clients(
     cmd: &ClientsCommand,
     ctx: &AdminContext<'_>,
     out: &mut dyn Write,
     passwords: &mut dyn PasswordSource,
 ) -> anyhow::Result<()> {
+    let svc = ctx.service();
     match cmd {
         ClientsCommand::Add(add) => {
-            validate_client_id(&add.client_id).map_err(|e| anyhow!(e))?;
-            for uri in add.redirect_uris.iter().chain(&add.post_logout_redirect_uris) {
-                validate_redirect_uri(uri, add.allow_insecure_http).map_err(|e| anyhow!("{e}"))?;
-            }
-            let scopes: Vec<String> = if add.scopes.is_empty() {
-                DEFAULT_CLIENT_SCOPES.iter().map(|s| (*s).to_owned()).collect()
-            } else {
-                add.scopes.clone()
-            };
-            for scope in &scopes {
-                validate_scope_token(scope).map_err(|e| anyhow!(e))?;
-            }
-            let grants: Vec<GrantType> = if add.grants.is_empty() {
-                vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
-            } else {
-                add.grants
-                    .iter()
-                    .map(|g| {
-                        GrantType::parse(g).ok_or_else(|| {
-                            anyhow!("unknown grant {g:?} (authorization_code, refresh_token or client_credentials)")
-                        })
-                    })
-                    .collect::<anyhow::Result<_>>()?
-            };
-            if add.public && grants.contains(&GrantType::ClientCredentials) {
-                bail!("a public client cannot use client_credentials: it has no secret to authenticate with");
-            }
-            if add.public && add.secret_stdin {
-                bail!("a public client has no secret; drop --secret-stdin or --public");
-            }
-            let auth_method = match (add.public, add.auth_method.as_deref()) {
-                (true, None | Some("none")) => TokenEndpointAuthMethod::None,
-                (true, Some(m)) => bail!("a public client authenticates with `none`, not {m:?}"),
-                (false, None) => TokenEndpointAuthMethod::ClientSecretBasic,
-                (false, Some(m)) => match TokenEndpointAuthMethod::parse(m) {
-                    Some(TokenEndpointAuthMethod::None) | None => {
-                        bail!("--auth-method must be client_secret_basic or client_secret_post, got {m:?}")
-                    }
-                    Some(method) => method,
-                },
-            };
-            let id = ClientId(add.client_id.clone());
-            if ctx.store.find_client(&id).await?.is_some() {
-                bail!("a client with id {:?} already exists", add.client_id);
-            }
-            let secret = if add.public {
-                None
-            } else if add.secret_stdin {
-                let s = passwords.read_secret_line()?;
-                if s.chars().count() < MIN_CLIENT_SECRET_LEN {
-                    bail!("a client secret must be at least {MIN_CLIENT_SECRET_LEN} characters of random data");
-                }
-                Some(Secret::new(s))
-            } else {
-                Some(Secret::generate())
-            };
-            let now = ctx.now();
-            let client = Client {
-                id: id.clone(),
-                secret_hash: secret.as_ref().map(Secret::hash),
-                name: add.name.clone().unwrap_or_else(|| add.client_id.clone()),
+            let input = clients::ClientInput {
+                name: add.name.clone(),
                 redirect_uris: add.redirect_uris.clone(),
                 post_logout_redirect_uris: add.post_logout_redirect_uris.clone(),
-                grant_types: grants,
-                scopes,
-                public: add.public,
+                scopes: add.scopes.clone(),
+                grants: add.grants.clone(),
                 first_party: add.first_party,
-                token_endpoint_auth_method: auth_method,
-                access_token_lifetime: None,
-                refresh_token_lifetime: None,
-                id_token_lifetime: None,
-                id_token_signed_response_alg: "RS256".into(),
-                from_config: false,
-                created_at: now,
-                updated_at: now,
+                auth_method: add.auth_method.clone(),
+                allow_insecure_http: add.allow_insecure_http,
+                ..clients::ClientInput::default()
             };
-            ctx.store.insert_client(client).await.map_err(conflict)?;
-            ctx.audit("client.created", None, Some(id.clone()), serde_json::json!({"via": "cli"})).await;
-            writeln!(out, "created client {id}")?;
-            if let (Some(secret), false) = (&secret, add.secret_stdin) {
+            // A public client with --secret-stdin is refused before anything is read.
+            let given = if add.secret_stdin && !add.public { Some(passwords.read_secret_line()?) } else { None };
+            let given = if add.secret_stdin && add.public { Some(String::new()) } else { given };
+            let registered =
+                clients::create(&svc, &add.client_id, add.public, input, given).await.map_err(cli_error)?;
+            writeln!(out, "created client {}", registered.client.id)?;
+            if let Some(secret) = &registered.secret {
                 writeln!(out, "client secret (shown once, store it now): {}", secret.expose())?;
             }
         }
         ClientsCommand::List => {
             writeln!(out, "{:<32}  {:<24}  {:<12}  {:<11}  REDIRECT URIS", "CLIENT ID", "NAME", "TYPE", "FIRST-PARTY")?;
-            for c in ctx.store.list_clients().await? {
+            for c in clients::list(&svc).await.map_err(cli_error)? {
                 let kind = if c.public { "public" } else { "confidential" };
                 let first = if c.first_party { "yes" } else { "no" };
                 writeln!(
@@ -574,11 +417,8 @@ pub async fn run_clients(
             }
         }
         ClientsCommand::Remove { client_id } => {
-            let id = ClientId(client_id.clone());
-            let client = ctx.store.find_client(&id).await?.ok_or_else(|| anyhow!("no client with id {client_id:?}"))?;
-            ctx.store.delete_client(&id).await?;
-            ctx.audit("client.deleted", None, Some(id.clone()), serde_json::json!({"via": "cli"})).await;
-            writeln!(out, "removed client {id}")?;
+            let client = clients::delete(&svc, client_id).await.map_err(cli_error)?;
+            writeln!(out, "removed client {}", client.id)?;
             if client.from_config {
                 writeln!(
                     out,
@@ -587,15 +427,8 @@ pub async fn run_clients(
             }
         }
         ClientsCommand::RotateSecret { client_id } => {
-            let id = ClientId(client_id.clone());
-            let client = ctx.store.find_client(&id).await?.ok_or_else(|| anyhow!("no client with id {client_id:?}"))?;
-            if client.public {
-                bail!("{client_id} is a public client: it has no secret");
-            }
-            let secret = Secret::generate();
-            ctx.store.update_client_secret(&id, secret.hash(), ctx.now()).await?;
-            ctx.audit("client.secret_rotated", None, Some(id.clone()), serde_json::json!({"via": "cli"})).await;
-            writeln!(out, "new client secret for {id} (shown once, store it now): {}", secret.expose())?;
+            let (client, secret) = clients::rotate_secret(&svc, client_id).await.map_err(cli_error)?;
+            writeln!(out, "new client secret for {} (shown once, store it now): {}", client.id, secret.expose())?;
             if client.from_config {
                 writeln!(
                     out,
@@ -608,6 +441,7 @@ pub async fn run_clients(
 }
 
 pub async fn run_keys(cmd: &KeysCommand, ctx: &AdminContext<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let svc = ctx.service();
     match cmd {
         KeysCommand::List => {
             writeln!(
@@ -617,7 +451,7 @@ pub async fn run_keys(cmd: &KeysCommand, ctx: &AdminContext<'_>, out: &mut dyn W
             )?;
             let fmt =
                 |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string());
-            for k in ctx.store.list_keys().await? {
+            for k in keys::list(&svc).await.map_err(cli_error)? {
                 writeln!(
                     out,
                     "{:<44}  {:<6}  {:<8}  {:<17}  {:<17}  {}",
@@ -631,10 +465,9 @@ pub async fn run_keys(cmd: &KeysCommand, ctx: &AdminContext<'_>, out: &mut dyn W
             }
         }
         KeysCommand::Rotate => {
-            let keys = ctx.keys.ok_or_else(|| anyhow!("signing keys are not available"))?;
+            let key_service = ctx.keys.ok_or_else(|| anyhow!("signing keys are not available"))?;
             let interval = chrono::Duration::from_std(ctx.config.keys.rotation_interval)?;
-            let activated = keys.rotate(ctx.store, interval, ctx.now(), true).await?;
-            ctx.audit("keys.rotated", None, None, serde_json::json!({"via": "cli", "activated": activated})).await;
+            let activated = keys::rotate(&svc, key_service, interval).await.map_err(cli_error)?;
             for kid in &activated {
                 writeln!(out, "activated {kid}")?;
             }

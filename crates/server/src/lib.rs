@@ -15,6 +15,7 @@ pub mod oidc;
 pub mod passwords;
 pub mod secrets;
 pub mod serve;
+pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod templates;
