@@ -84,6 +84,9 @@ pub enum Command {
         /// e.g. http://127.0.0.1:8080/readyz
         url: String,
     },
+    /// Run the provider and the demo app (`latchkey-demo-rp`) together; seeds a `demo` account
+    /// into an empty database and prints its password once.
+    Demo,
 }
 
 #[derive(Debug, Subcommand)]
@@ -513,4 +516,50 @@ pub fn probe(url: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
     } else {
         bail!("{url} answered {:?}", status_line.lines().next().unwrap_or_default())
     }
+}
+
+/// The account `latchkey demo` creates in an empty database.
+pub const DEMO_USERNAME: &str = "demo";
+
+/// The demo relying party's client id, as `config/latchkey.toml` registers it.
+pub const DEMO_CLIENT_ID: &str = "demo-rp";
+
+/// A password for the demo account: 24 random letters and digits in groups of six (about 140
+/// bits), readable enough to type from the terminal, far beyond the policy's strength threshold.
+pub fn generate_demo_password() -> String {
+    use rand::distr::{Alphanumeric, SampleString as _};
+    let raw = Alphanumeric.sample_string(&mut rand::rng(), 24);
+    raw.as_bytes().chunks(6).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("-")
+}
+
+/// A password source that hands out one fixed password (the generated demo password).
+struct GivenPassword(String);
+
+impl PasswordSource for GivenPassword {
+    fn read_new_password(&mut self, _prompt: &str) -> anyhow::Result<String> {
+        Ok(self.0.clone())
+    }
+
+    fn read_secret_line(&mut self) -> anyhow::Result<String> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Creates the `demo` account when the database has no accounts at all; returns its generated
+/// password, or `None` when there were accounts already (nothing is changed then). Goes through
+/// `users add`, so the account gets the same checks and audit event as one made by hand.
+pub async fn seed_demo_account(ctx: &AdminContext<'_>) -> anyhow::Result<Option<String>> {
+    if ctx.store.count_accounts(None).await? > 0 {
+        return Ok(None);
+    }
+    let password = generate_demo_password();
+    let add = UsersAdd {
+        username: DEMO_USERNAME.to_owned(),
+        email: "demo@example.com".to_owned(),
+        roles: Vec::new(),
+        display_name: Some("Demo User".to_owned()),
+    };
+    let mut out = Vec::new();
+    run_users(&UsersCommand::Add(add), ctx, &mut out, &mut GivenPassword(password.clone())).await?;
+    Ok(Some(password))
 }
