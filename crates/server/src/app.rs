@@ -28,7 +28,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::SIGNUP, get(signup::signup_get).post(signup::signup_post))
         .route(paths::LOGIN, get(login::login_get).post(login::login_post))
         .route(paths::LOGOUT, get(logout::logout_get).post(logout::logout_post))
-        .route(paths::ACCOUNT, get(account::account_get))
+        .merge(account_routes())
         .merge(authorization_routes())
         .merge(oauth_routes(&state))
         .route_layer(from_fn(metrics::track))
@@ -69,6 +69,22 @@ fn oauth_routes(state: &AppState) -> Router<AppState> {
         .route(paths::INTROSPECT, post(introspect::introspect_post))
         .route(paths::REVOKE, post(revoke::revoke_post))
         .route_layer(from_fn_with_state(state.clone(), client_auth::oauth_form))
+}
+
+/// The account console: a signed-in person's own profile, password, sessions, connected
+/// applications and activity. Every page needs a session; every form posts with a CSRF token.
+fn account_routes() -> Router<AppState> {
+    use crate::http::account::{activity, apps, password, profile, sessions};
+    Router::new()
+        .route(paths::ACCOUNT, get(account::account_get))
+        .route(paths::ACCOUNT_PROFILE, get(profile::profile_get).post(profile::profile_post))
+        .route(paths::ACCOUNT_PASSWORD, get(password::password_get).post(password::password_post))
+        .route(paths::ACCOUNT_SESSIONS, get(sessions::sessions_get))
+        .route(paths::ACCOUNT_SESSIONS_END, post(sessions::session_end_post))
+        .route(paths::ACCOUNT_SESSIONS_END_OTHERS, post(sessions::sessions_end_others_post))
+        .route(paths::ACCOUNT_APPS, get(apps::apps_get))
+        .route(paths::ACCOUNT_APPS_REVOKE, post(apps::app_revoke_post))
+        .route(paths::ACCOUNT_ACTIVITY, get(activity::activity_get))
 }
 
 /// The browser-facing OpenID Connect pages: they answer with HTML pages and redirects (never the

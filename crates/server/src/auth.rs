@@ -165,7 +165,7 @@ pub async fn sign_in(
 }
 
 /// Counts the attempt first (exact under concurrency), then lets it through if the policy allows.
-async fn gate_counting(
+pub(crate) async fn gate_counting(
     app: &AppState,
     key: &str,
     now: DateTime<Utc>,
@@ -351,7 +351,7 @@ impl From<HashError> for SignUpError {
     }
 }
 
-fn sentence(message: impl std::fmt::Display) -> String {
+pub(crate) fn sentence(message: impl std::fmt::Display) -> String {
     let text = message.to_string();
     let mut chars = text.chars();
     let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();

@@ -23,6 +23,13 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "idp/logout.html",
     "idp/signed_out.html",
     "idp/account.html",
+    "idp/account/fields.html",
+    "idp/account/layout.html",
+    "idp/account/profile.html",
+    "idp/account/password.html",
+    "idp/account/sessions.html",
+    "idp/account/apps.html",
+    "idp/account/activity.html",
     "idp/consent.html",
     "idp/end_session.html",
 ];

@@ -18,11 +18,32 @@ pub enum Flash {
     SignedOut,
     SessionExpired,
     SignInRequired,
+    ProfileUpdated,
+    ProfileUnchanged,
+    EmailChanged,
+    PasswordChanged,
+    PasswordChangedOthersSignedOut,
+    SessionEnded,
+    OtherSessionsEnded,
+    AppRevoked,
 }
 
 impl Flash {
-    const ALL: [Flash; 5] =
-        [Self::SignedUp, Self::SignedIn, Self::SignedOut, Self::SessionExpired, Self::SignInRequired];
+    const ALL: [Flash; 13] = [
+        Self::SignedUp,
+        Self::SignedIn,
+        Self::SignedOut,
+        Self::SessionExpired,
+        Self::SignInRequired,
+        Self::ProfileUpdated,
+        Self::ProfileUnchanged,
+        Self::EmailChanged,
+        Self::PasswordChanged,
+        Self::PasswordChangedOthersSignedOut,
+        Self::SessionEnded,
+        Self::OtherSessionsEnded,
+        Self::AppRevoked,
+    ];
 
     fn code(self) -> &'static str {
         match self {
@@ -31,6 +52,14 @@ impl Flash {
             Self::SignedOut => "signed_out",
             Self::SessionExpired => "session_expired",
             Self::SignInRequired => "sign_in_required",
+            Self::ProfileUpdated => "profile_updated",
+            Self::ProfileUnchanged => "profile_unchanged",
+            Self::EmailChanged => "email_changed",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordChangedOthersSignedOut => "password_changed_others_signed_out",
+            Self::SessionEnded => "session_ended",
+            Self::OtherSessionsEnded => "other_sessions_ended",
+            Self::AppRevoked => "app_revoked",
         }
     }
 
@@ -41,6 +70,21 @@ impl Flash {
             Self::SignedOut => ("success", "You have been signed out."),
             Self::SessionExpired => ("error", "Your session expired, please sign in again."),
             Self::SignInRequired => ("info", "Please sign in to continue."),
+            Self::ProfileUpdated => ("success", "Your profile has been saved."),
+            Self::ProfileUnchanged => ("info", "Nothing to save: your profile already had these details."),
+            Self::EmailChanged => {
+                ("success", "Your profile has been saved. Your new email address is not verified yet.")
+            }
+            Self::PasswordChanged => ("success", "Your password has been changed."),
+            Self::PasswordChangedOthersSignedOut => {
+                ("success", "Your password has been changed and your other sessions have been signed out.")
+            }
+            Self::SessionEnded => ("success", "That session has been signed out."),
+            Self::OtherSessionsEnded => ("success", "All your other sessions have been signed out."),
+            Self::AppRevoked => (
+                "success",
+                "The application's access has been revoked. It will need your permission again to sign you in.",
+            ),
         };
         FlashView { kind, text: text.to_owned() }
     }

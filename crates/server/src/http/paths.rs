@@ -11,6 +11,15 @@ pub const SIGNUP: &str = "/signup";
 pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
 pub const ACCOUNT: &str = "/account";
+// The account console: each section of /account, and the forms that change something there.
+pub const ACCOUNT_PROFILE: &str = "/account/profile";
+pub const ACCOUNT_PASSWORD: &str = "/account/password";
+pub const ACCOUNT_SESSIONS: &str = "/account/sessions";
+pub const ACCOUNT_SESSIONS_END: &str = "/account/sessions/end";
+pub const ACCOUNT_SESSIONS_END_OTHERS: &str = "/account/sessions/end-others";
+pub const ACCOUNT_APPS: &str = "/account/apps";
+pub const ACCOUNT_APPS_REVOKE: &str = "/account/apps/revoke";
+pub const ACCOUNT_ACTIVITY: &str = "/account/activity";
 
 // OpenID Connect / OAuth 2.0 endpoints. The discovery document is built from these.
 pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
