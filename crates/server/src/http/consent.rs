@@ -76,7 +76,10 @@ pub(crate) fn render_consent(
     ctx.insert("request", query);
     ctx.insert("issued_at", &issued_at);
     ctx.insert("ticket", &ticket);
-    render(app, StatusCode::OK, "idp/consent.html", &ctx)
+    let mut response = render(app, StatusCode::OK, "idp/consent.html", &ctx)?;
+    // Allow and Deny both end in a redirect to the client.
+    crate::http::page::allow_form_redirects(&mut response, std::slice::from_ref(&req.redirect_uri));
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]

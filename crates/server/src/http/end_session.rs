@@ -181,7 +181,12 @@ async fn handle(
     ctx.insert("client_id", &resolved.client.as_ref().map(|c| c.id.0.clone()));
     ctx.insert("post_logout_redirect_uri", &resolved.redirect);
     ctx.insert("state", &resolved.state);
-    render(app, StatusCode::OK, "idp/end_session.html", &ctx)
+    let mut response = render(app, StatusCode::OK, "idp/end_session.html", &ctx)?;
+    // Confirming ends in a redirect to the client's post-logout URI.
+    if let Some(target) = &resolved.redirect {
+        crate::http::page::allow_form_redirects(&mut response, std::slice::from_ref(target));
+    }
+    Ok(response)
 }
 
 pub async fn end_session_confirm_post(

@@ -21,6 +21,22 @@ pub fn request_id_of(request: &Request) -> String {
     request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-").to_owned()
 }
 
+/// The policy every response gets unless a page sets its own: no scripts at all, forms post only here.
+pub const DEFAULT_CSP: &str = "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// [`DEFAULT_CSP`] with other `form-action` sources. Browsers apply `form-action` to the whole
+/// redirect chain of a form submission (CSP Level 3 §6.4.1), so a page whose form ends in a
+/// redirect to a client (sign-in and consent during an authorization request, the end-session
+/// confirmation) must name that client's origin, or the browser stops at our redirect.
+pub fn csp_with_form_action(sources: &[String]) -> String {
+    let mut list = vec!["'self'"];
+    list.extend(sources.iter().map(String::as_str));
+    format!(
+        "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action {}; frame-ancestors 'none'",
+        list.join(" ")
+    )
+}
+
 /// Headers on every response. Pages that run a script set their own, stricter CSP with a nonce;
 /// this default allows no scripts at all.
 pub async fn security_headers(State(app): State<AppState>, request: Request, next: Next) -> Response {
@@ -32,10 +48,7 @@ pub async fn security_headers(State(app): State<AppState>, request: Request, nex
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::REFERRER_POLICY, "no-referrer");
     set(header::X_FRAME_OPTIONS, "DENY");
-    set(
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    );
+    set(header::CONTENT_SECURITY_POLICY, DEFAULT_CSP);
     set(HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
     set(HeaderName::from_static("cross-origin-resource-policy"), "same-origin");
     set(HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), interest-cohort=()");
@@ -139,6 +152,13 @@ fn default_page(status: StatusCode) -> ErrorPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_action_sources_extend_the_default_policy() {
+        assert_eq!(csp_with_form_action(&[]), DEFAULT_CSP);
+        let csp = csp_with_form_action(&["http://127.0.0.1:8081".into()]);
+        assert!(csp.contains("form-action 'self' http://127.0.0.1:8081;"), "{csp}");
+    }
 
     #[test]
     fn api_paths_get_json_errors() {

@@ -40,6 +40,8 @@ pub struct LoginForm {
 struct LoginView<'a> {
     csrf_token: &'a str,
     return_to: &'a str,
+    /// Client redirect URIs the form may end at (an authorization request being resumed).
+    form_targets: &'a [String],
     login: &'a str,
     remember_me: bool,
     errors: FieldErrors,
@@ -58,7 +60,9 @@ fn render_login(app: &AppState, status: StatusCode, view: LoginView<'_>) -> Resu
     ctx.insert("errors", &view.errors);
     ctx.insert("flash", &view.flash);
     ctx.insert("form_error", &view.form_error);
-    render(app, status, "idp/login.html", &ctx)
+    let mut response = render(app, status, "idp/login.html", &ctx)?;
+    crate::http::page::allow_form_redirects(&mut response, view.form_targets);
+    Ok(response)
 }
 
 pub async fn login_get(
@@ -69,6 +73,7 @@ pub async fn login_get(
     PageQuery(query): PageQuery<LoginQuery>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(query.return_to.as_deref());
+    let form_targets = crate::http::page::authorize_redirect_targets(&app, &return_to).await;
     let hint: String = query.login_hint.unwrap_or_default().trim().chars().take(LOGIN_MAX).collect();
     let flash = flash::take(&app, &cookies).or_else(|| session.expired.then(|| Flash::SessionExpired.view()));
     render_login(
@@ -77,6 +82,7 @@ pub async fn login_get(
         LoginView {
             csrf_token: &csrf,
             return_to: &return_to,
+            form_targets: &form_targets,
             login: &hint,
             remember_me: false,
             errors: FieldErrors::new(),
@@ -117,11 +123,13 @@ pub async fn login_post(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(form.return_to.as_deref());
+    let form_targets = crate::http::page::authorize_redirect_targets(&app, &return_to).await;
     let remember_me = form.remember_me.is_some();
     let login: String = form.login.trim().chars().take(LOGIN_MAX).collect();
     let view = |errors, form_error| LoginView {
         csrf_token: &csrf,
         return_to: &return_to,
+        form_targets: &form_targets,
         login: &login,
         remember_me,
         errors,

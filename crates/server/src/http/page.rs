@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use tera::Context;
 
 use crate::http::error::PageError;
+use crate::http::layers::csp_with_form_action;
 use crate::state::AppState;
 
 /// Renders `template` with `status`. Every such page shows a form or account data, so:
@@ -28,4 +29,79 @@ pub fn no_store(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// Lets this page's forms end in a redirect to `targets` (absolute URIs: a client's registered
+/// redirect or post-logout URIs) by naming their origins in `form-action`; see
+/// [`csp_with_form_action`]. A private-use scheme (`com.example.app:/cb`) has no origin and is
+/// named by its scheme.
+pub fn allow_form_redirects(response: &mut Response, targets: &[String]) {
+    let mut sources: Vec<String> = Vec::new();
+    for target in targets {
+        let Ok(url) = url::Url::parse(target) else { continue };
+        let origin = url.origin();
+        let source = if origin.is_tuple() { origin.ascii_serialization() } else { format!("{}:", url.scheme()) };
+        // Only characters a CSP source expression can carry; anything else is left out.
+        if source.bytes().all(|b| b.is_ascii_alphanumeric() || b":/.-+[]".contains(&b)) && !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    if sources.is_empty() {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(&csp_with_form_action(&sources)) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// The registered redirect URIs a sign-in or sign-up form may end at when `return_to` resumes an
+/// authorization request (`/authorize?client_id=...`): the request's `redirect_uri` if it is
+/// registered for the client, else all of the client's URIs. Nothing for any other `return_to`.
+pub async fn authorize_redirect_targets(app: &AppState, return_to: &str) -> Vec<String> {
+    use latchkey_core::store::ClientStore as _;
+    let Some(query) = return_to.strip_prefix(crate::http::paths::AUTHORIZE).and_then(|r| r.strip_prefix('?')) else {
+        return Vec::new();
+    };
+    let mut client_id = None;
+    let mut redirect_uri = None;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "client_id" => client_id = Some(v.into_owned()),
+            "redirect_uri" => redirect_uri = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let Some(client_id) = client_id else { return Vec::new() };
+    let Ok(Some(client)) = app.store.find_client(&latchkey_core::model::ClientId(client_id)).await else {
+        return Vec::new();
+    };
+    match redirect_uri {
+        Some(uri) if client.redirect_uris.contains(&uri) => vec![uri],
+        Some(_) => Vec::new(),
+        None => client.redirect_uris,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_redirect_origins() {
+        let mut response = Response::new(axum::body::Body::empty());
+        allow_form_redirects(
+            &mut response,
+            &[
+                "http://127.0.0.1:8081/callback".into(),
+                "http://127.0.0.1:8081/other".into(),
+                "com.example.app:/cb".into(),
+                "not a url".into(),
+            ],
+        );
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+        assert!(csp.contains("form-action 'self' http://127.0.0.1:8081 com.example.app:;"), "{csp}");
+        let mut untouched = Response::new(axum::body::Body::empty());
+        allow_form_redirects(&mut untouched, &["not a url".into()]);
+        assert!(untouched.headers().get(header::CONTENT_SECURITY_POLICY).is_none());
+    }
 }

@@ -37,6 +37,8 @@ pub struct SignupForm {
 struct SignupView<'a> {
     csrf_token: &'a str,
     return_to: &'a str,
+    /// Client redirect URIs the form may end at (an authorization request being resumed).
+    form_targets: &'a [String],
     username: &'a str,
     email: &'a str,
     errors: FieldErrors,
@@ -60,7 +62,9 @@ fn render_signup(app: &AppState, status: StatusCode, view: SignupView<'_>) -> Re
         "password_hint",
         &format!("At least {min} characters. A few unrelated words make a strong password that is easy to remember."),
     );
-    render(app, status, "idp/signup.html", &ctx)
+    let mut response = render(app, status, "idp/signup.html", &ctx)?;
+    crate::http::page::allow_form_redirects(&mut response, view.form_targets);
+    Ok(response)
 }
 
 pub async fn signup_get(
@@ -70,12 +74,14 @@ pub async fn signup_get(
     PageQuery(query): PageQuery<SignupQuery>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(query.return_to.as_deref());
+    let form_targets = crate::http::page::authorize_redirect_targets(&app, &return_to).await;
     render_signup(
         &app,
         StatusCode::OK,
         SignupView {
             csrf_token: &csrf,
             return_to: &return_to,
+            form_targets: &form_targets,
             username: "",
             email: "",
             errors: FieldErrors::new(),
@@ -97,11 +103,13 @@ pub async fn signup_post(
     CsrfForm(form): CsrfForm<SignupForm>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(form.return_to.as_deref());
+    let form_targets = crate::http::page::authorize_redirect_targets(&app, &return_to).await;
     let username: String = form.username.trim().chars().take(ECHO_MAX).collect();
     let email: String = form.email.trim().chars().take(ECHO_MAX).collect();
     let view = |errors, form_error| SignupView {
         csrf_token: &csrf,
         return_to: &return_to,
+        form_targets: &form_targets,
         username: &username,
         email: &email,
         errors,
