@@ -474,7 +474,12 @@ pub async fn run_keys(cmd: &KeysCommand, ctx: &AdminContext<'_>, out: &mut dyn W
             for kid in &activated {
                 writeln!(out, "activated {kid}")?;
             }
-            writeln!(out, "rotated {} key(s); other nodes pick the new keys up within a minute", activated.len())?;
+            let within = humantime::format_duration(ctx.config.keys.refresh_interval);
+            writeln!(
+                out,
+                "rotated {} key(s); running nodes pick the new keys up within {within} (keys.refresh_interval)",
+                activated.len()
+            )?;
         }
     }
     Ok(())

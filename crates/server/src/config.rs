@@ -150,6 +150,9 @@ pub struct KeysConfig {
     /// Base64 of 32 bytes (checked at load); `None` means a key is generated into `data_dir`.
     pub encryption_key: Option<Secret>,
     pub rotation_interval: Duration,
+    /// How often each node reloads the key set from the database: the bound on how long a rotation
+    /// made elsewhere (another node, `latchkey keys rotate`) takes to reach this node.
+    pub refresh_interval: Duration,
 }
 
 impl KeysConfig {
@@ -249,7 +252,11 @@ impl Default for Config {
             tls: None,
             trusted_proxies: Vec::new(),
             clients: Vec::new(),
-            keys: KeysConfig { encryption_key: None, rotation_interval: Duration::from_secs(30 * 86_400) },
+            keys: KeysConfig {
+                encryption_key: None,
+                rotation_interval: Duration::from_secs(30 * 86_400),
+                refresh_interval: Duration::from_secs(60),
+            },
             http: HttpConfig {
                 body_limit: 64 * 1024,
                 request_timeout: Duration::from_secs(30),

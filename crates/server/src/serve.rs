@@ -188,38 +188,52 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Periodic work every node does: pick up key rotations made elsewhere, rotate on schedule,
-/// and purge expired sessions and grants. Each step is idempotent, so several nodes doing it is safe.
+/// Periodic work every node does: pick up key rotations made elsewhere (every
+/// `keys.refresh_interval`: the documented bound on how long a rotation takes to reach this node),
+/// check the rotation schedule (hourly) and purge expired sessions and grants (every ten minutes).
+/// Each step is idempotent, so several nodes doing it is safe.
 async fn maintenance_loop(state: AppState, mut stop: watch::Receiver<bool>) {
-    const TICK: Duration = Duration::from_secs(60);
-    let mut ticks: u64 = 0;
+    const ROTATION_CHECK: Duration = Duration::from_secs(3600);
+    const PURGE: Duration = Duration::from_secs(600);
+    // Separate timers, so a short refresh interval does not make rotation checks or purges more frequent.
+    let every = |period: Duration| {
+        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // After a slow step (a database outage), carry on from now instead of catching up in a burst.
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer
+    };
+    let mut refresh = every(state.config.keys.refresh_interval);
+    let mut rotation = every(ROTATION_CHECK);
+    let mut purge = every(PURGE);
     loop {
         tokio::select! {
-            () = tokio::time::sleep(TICK) => {},
+            _ = refresh.tick() => {
+                if let Err(err) = state.keys.refresh(&state.store, state.clock.now()).await {
+                    tracing::warn!(error = %err, "key refresh failed");
+                }
+            }
+            _ = rotation.tick() => {
+                // `rotate` reloads the key set too.
+                if let Ok(interval) = chrono::Duration::from_std(state.config.keys.rotation_interval)
+                    && let Err(err) = state.keys.rotate(&state.store, interval, state.clock.now(), false).await
+                {
+                    tracing::warn!(error = %err, "scheduled key rotation failed");
+                }
+            }
+            _ = purge.tick() => {
+                let now = state.clock.now();
+                let session = &state.config.session;
+                let idle = chrono::Duration::from_std(session.idle_timeout).unwrap_or_default();
+                let remember_idle = chrono::Duration::from_std(session.remember_me_idle_timeout).unwrap_or_default();
+                use latchkey_core::store::{GrantStore as _, SessionStore as _};
+                if let Err(err) = state.store.purge_sessions(now, now - idle, now - remember_idle).await {
+                    tracing::warn!(error = %err, "session purge failed");
+                }
+                if let Err(err) = state.store.purge_expired_grants(now - chrono::Duration::days(1)).await {
+                    tracing::warn!(error = %err, "grant purge failed");
+                }
+            }
             _ = stop.changed() => return,
-        }
-        ticks += 1;
-        let now = state.clock.now();
-        if let Err(err) = state.keys.refresh(&state.store, now).await {
-            tracing::warn!(error = %err, "key refresh failed");
-        }
-        if ticks.is_multiple_of(60)
-            && let Ok(interval) = chrono::Duration::from_std(state.config.keys.rotation_interval)
-            && let Err(err) = state.keys.rotate(&state.store, interval, now, false).await
-        {
-            tracing::warn!(error = %err, "scheduled key rotation failed");
-        }
-        if ticks.is_multiple_of(10) {
-            let session = &state.config.session;
-            let idle = chrono::Duration::from_std(session.idle_timeout).unwrap_or_default();
-            let remember_idle = chrono::Duration::from_std(session.remember_me_idle_timeout).unwrap_or_default();
-            use latchkey_core::store::{GrantStore as _, SessionStore as _};
-            if let Err(err) = state.store.purge_sessions(now, now - idle, now - remember_idle).await {
-                tracing::warn!(error = %err, "session purge failed");
-            }
-            if let Err(err) = state.store.purge_expired_grants(now - chrono::Duration::days(1)).await {
-                tracing::warn!(error = %err, "grant purge failed");
-            }
         }
     }
 }

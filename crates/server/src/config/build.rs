@@ -347,7 +347,7 @@ fn trusted_proxies(w: &mut Walker<'_>, root: &Table<'_>) -> Got<Vec<IpNet>> {
 }
 
 fn keys(w: &mut Walker<'_>, root: &Table<'_>) -> Got<KeysConfig> {
-    let t = w.table("keys", root.get("keys"), &["encryption_key", "rotation_interval"])?;
+    let t = w.table("keys", root.get("keys"), &["encryption_key", "rotation_interval", "refresh_interval"])?;
     let key_path = t.path("encryption_key");
     let encryption_key = match w.string(&key_path, t.get("encryption_key"), true) {
         Ok(None) => Ok(None),
@@ -358,7 +358,20 @@ fn keys(w: &mut Walker<'_>, root: &Table<'_>) -> Got<KeysConfig> {
         Err(e) => Err(e),
     };
     let rotation_interval = positive_duration(w, &t, "rotation_interval", Duration::from_secs(30 * 86_400));
-    Ok(KeysConfig { encryption_key: encryption_key?, rotation_interval: rotation_interval? })
+    // At least a second, so a cluster of nodes does not turn the refresh into a query loop; at most
+    // an hour, so a rotation made elsewhere always reaches every node within a bounded time.
+    let refresh_path = t.path("refresh_interval");
+    let refresh_interval = match w.duration(&refresh_path, t.get("refresh_interval")) {
+        Ok(None) => Ok(Duration::from_secs(60)),
+        Ok(Some(d)) if (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) => Ok(d),
+        Ok(Some(d)) => Err(w.error(&refresh_path, format_args!("must be between 1s and 1h, got {}", fmt_duration(d)))),
+        Err(e) => Err(e),
+    };
+    Ok(KeysConfig {
+        encryption_key: encryption_key?,
+        rotation_interval: rotation_interval?,
+        refresh_interval: refresh_interval?,
+    })
 }
 
 /// Base64 (standard or URL-safe alphabet, padding optional) of exactly 32 bytes. The message

@@ -54,6 +54,7 @@ pub(super) fn redacted_toml(c: &Config) -> String {
         None => out.push_str("# encryption_key not set: generated and kept in data_dir\n"),
     }
     kv(&mut out, "rotation_interval", &duration(c.keys.rotation_interval));
+    kv(&mut out, "refresh_interval", &duration(c.keys.refresh_interval));
 
     section(&mut out, "[http]");
     kv(&mut out, "body_limit", &c.http.body_limit.to_string());

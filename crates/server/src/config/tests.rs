@@ -49,6 +49,7 @@ fn defaults_apply_when_nothing_is_set() {
     assert!(config.trusted_proxies.is_empty() && config.clients.is_empty());
     assert_eq!(config.keys.encryption_key, None);
     assert_eq!(config.keys.rotation_interval, Duration::from_secs(30 * 86_400));
+    assert_eq!(config.keys.refresh_interval, Duration::from_secs(60));
     assert_eq!(config.http.body_limit, 65_536);
     assert_eq!(config.http.request_timeout, Duration::from_secs(30));
     assert_eq!(config.http.shutdown_grace, Duration::from_secs(30));
@@ -129,6 +130,7 @@ fn environment_variables_nest_and_parse() {
         ("LATCHKEY_HTTP__BODY_LIMIT", "1MiB"),
         ("LATCHKEY_PASSWORDS__MIN_LENGTH", "12"),
         ("LATCHKEY_KEYS__ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ("LATCHKEY_KEYS__REFRESH_INTERVAL", "1s"),
         // Not ours, and not configuration at all.
         ("LATCHKEY_TEST_POSTGRES_URL", "postgres://x"),
         ("LATCHKEY_DEMO_RP__ISSUER", "nonsense"),
@@ -146,6 +148,7 @@ fn environment_variables_nest_and_parse() {
     assert_eq!(config.passwords.min_length, 12);
     let expected_key: Vec<u8> = (0u8..32).collect();
     assert_eq!(config.keys.encryption_key_bytes().map(Vec::from), Some(expected_key));
+    assert_eq!(config.keys.refresh_interval, Duration::from_secs(1));
     assert_eq!(config.issuer_str(), "http://127.0.0.1:8080");
 }
 
@@ -270,6 +273,8 @@ fn each_rule_is_reported_with_its_key() {
         ),
         ("[keys]\nencryption_key = \"%%%\"", "keys.encryption_key: must be base64 of 32 random bytes"),
         ("[keys]\nrotation_interval = 0", "keys.rotation_interval: must be greater than zero"),
+        ("[keys]\nrefresh_interval = 0", "keys.refresh_interval: must be between 1s and 1h, got 0s"),
+        ("[keys]\nrefresh_interval = \"2h\"", "keys.refresh_interval: must be between 1s and 1h, got 2h"),
         ("[http]\nbody_limit = \"12 parsecs\"", "http.body_limit: expected a size in bytes"),
         ("[http]\nbody_limit = 100", "http.body_limit: must be between 1KiB and 64MiB, got 100 bytes"),
         ("[http]\nrequest_timeout = 0", "http.request_timeout: must be greater than zero"),
