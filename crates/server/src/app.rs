@@ -30,6 +30,8 @@ pub fn router(state: AppState) -> Router {
         .route(paths::LOGOUT, get(logout::logout_get).post(logout::logout_post))
         .merge(account_routes())
         .merge(authorization_routes())
+        // The admin console and API, and the first-administrator setup page (each handler checks the admin role).
+        .merge(crate::http::admin::routes())
         .merge(oauth_routes(&state))
         .route_layer(from_fn(metrics::track))
         .fallback(|| async { PageError::NotFound });

@@ -129,6 +129,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = build_state(config, store.clone(), clock).await?;
     let config = Arc::clone(&state.config);
+    crate::http::admin::setup::announce_setup_link(&state).await;
 
     let listener =
         std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;

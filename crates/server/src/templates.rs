@@ -32,6 +32,20 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "idp/account/activity.html",
     "idp/consent.html",
     "idp/end_session.html",
+    "idp/admin/layout.html",
+    "idp/admin/overview.html",
+    "idp/admin/accounts.html",
+    "idp/admin/account_new.html",
+    "idp/admin/account.html",
+    "idp/admin/clients.html",
+    "idp/admin/client_form.html",
+    "idp/admin/client_secret.html",
+    "idp/admin/roles.html",
+    "idp/admin/keys.html",
+    "idp/admin/audit.html",
+    "idp/admin/confirm.html",
+    "idp/admin/setup.html",
+    "idp/admin/_pager.html",
 ];
 
 /// The stylesheet served at `/static/latchkey.css`.

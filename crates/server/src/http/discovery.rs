@@ -50,7 +50,8 @@ pub fn document(config: &Config) -> Value {
         "end_session_endpoint": url(paths::END_SESSION),
         "introspection_endpoint": url(paths::INTROSPECT),
         "revocation_endpoint": url(paths::REVOKE),
-        "scopes_supported": OIDC_SCOPES,
+        // The OpenID Connect scopes, and the scope of the admin API (`/admin/api`).
+        "scopes_supported": ([&OIDC_SCOPES[..], &[crate::service::ADMIN_SCOPE]].concat()),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": GrantType::ALL.map(GrantType::as_str),

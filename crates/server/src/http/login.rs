@@ -146,6 +146,13 @@ pub async fn login_post(
                 // Someone else (or the same person) was signed in in this browser: that session ends.
                 auth::end_session(&app, &previous.session, "session.replaced", &meta, serde_json::json!({})).await;
             }
+            // An administrator required a new password: the correct old one signs in, but only
+            // to the password page (the account console's), which clears the requirement.
+            let return_to = if signed_in.account.password_change_required {
+                "/account/password".to_owned()
+            } else {
+                return_to
+            };
             Ok(complete_sign_in(&app, &cookies, &signed_in, remember_me, Flash::SignedIn, &return_to))
         }
         Err(SignInError::Invalid) => {

@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per endpoint or page, plus the shared layers.
 
 pub mod account;
+pub mod admin;
 pub mod authorize;
 pub mod client_auth;
 pub mod client_ip;

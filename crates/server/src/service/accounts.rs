@@ -150,7 +150,7 @@ pub async fn create(ctx: &Ctx<'_>, input: NewAccountInput) -> ServiceResult<Acco
         serde_json::json!({"username": account.username, "roles": role_names}),
     )
     .await;
-    Ok(find(ctx, account.id).await?)
+    find(ctx, account.id).await
 }
 
 /// Changes email, display name and the verified flag.
@@ -267,8 +267,7 @@ pub async fn end_session(ctx: &Ctx<'_>, account: &Account, session: SessionId) -
         }
         _ => return Err(ServiceError::not_found("session", "no such session")),
     }
-    audit::record(ctx, "admin.session.ended", Some(account.id), None, serde_json::json!({"session_id": session}))
-        .await;
+    audit::record(ctx, "admin.session.ended", Some(account.id), None, serde_json::json!({"session_id": session})).await;
     Ok(())
 }
 

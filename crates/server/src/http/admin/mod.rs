@@ -1,0 +1,217 @@
+//! The admin console (`/admin`, server-rendered pages) and the admin API (`/admin/api/v1`, JSON,
+//! with its OpenAPI document), plus the first-administrator setup page (`/setup`).
+//!
+//! Every handler takes [`guard::AdminSession`] or [`guard::AdminBearer`], which check the
+//! `admin` role (and, for the API, the `latchkey:admin` scope) on every request; every operation
+//! is one call into [`crate::service`], which holds the rules and writes the audit log.
+
+pub mod api;
+pub mod api_error;
+pub mod console_accounts;
+pub mod console_clients;
+pub mod console_misc;
+pub mod flash;
+pub mod guard;
+pub mod setup;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{Redirect, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use tera::Context;
+use tower_cookies::Cookies;
+
+use crate::http::error::PageError;
+use crate::http::page::render;
+use crate::service::ServiceError;
+use crate::state::AppState;
+
+/// The console's paths, below [`crate::http::paths::ADMIN`].
+pub mod paths {
+    pub const ADMIN: &str = "/admin";
+    pub const ACCOUNTS: &str = "/admin/accounts";
+    pub const ACCOUNTS_NEW: &str = "/admin/accounts/new";
+    pub const ACCOUNT: &str = "/admin/accounts/{id}";
+    pub const ACCOUNT_PROFILE: &str = "/admin/accounts/{id}/profile";
+    pub const ACCOUNT_ROLES: &str = "/admin/accounts/{id}/roles";
+    pub const ACCOUNT_DISABLE: &str = "/admin/accounts/{id}/disable";
+    pub const ACCOUNT_ENABLE: &str = "/admin/accounts/{id}/enable";
+    pub const ACCOUNT_PASSWORD: &str = "/admin/accounts/{id}/password";
+    pub const ACCOUNT_REQUIRE_CHANGE: &str = "/admin/accounts/{id}/require-password-change";
+    pub const ACCOUNT_SESSION_END: &str = "/admin/accounts/{id}/sessions/end";
+    pub const ACCOUNT_SESSIONS_END_ALL: &str = "/admin/accounts/{id}/sessions/end-all";
+    pub const ACCOUNT_DELETE: &str = "/admin/accounts/{id}/delete";
+    pub const CLIENTS: &str = "/admin/clients";
+    pub const CLIENTS_NEW: &str = "/admin/clients/new";
+    pub const CLIENT: &str = "/admin/clients/{id}";
+    pub const CLIENT_SECRET: &str = "/admin/clients/{id}/secret";
+    pub const CLIENT_DELETE: &str = "/admin/clients/{id}/delete";
+    pub const ROLES: &str = "/admin/roles";
+    pub const ROLE_DELETE: &str = "/admin/roles/{name}/delete";
+    pub const KEYS: &str = "/admin/keys";
+    pub const KEYS_ROTATE: &str = "/admin/keys/rotate";
+    pub const AUDIT: &str = "/admin/audit";
+    pub const API_PREFIX: &str = "/admin/api/v1";
+    pub const OPENAPI: &str = "/admin/api/openapi.json";
+    pub const SETUP: &str = "/setup";
+}
+
+/// Every admin and setup route. Listed here (and merged by `app::router`) so the permission test
+/// can walk the same list.
+pub fn routes() -> Router<AppState> {
+    use console_accounts as acc;
+    use console_clients as cl;
+    use console_misc as misc;
+    Router::new()
+        .route(paths::ADMIN, get(misc::overview_get))
+        .route(paths::ACCOUNTS, get(acc::accounts_get).post(acc::accounts_post))
+        .route(paths::ACCOUNTS_NEW, get(acc::account_new_get))
+        .route(paths::ACCOUNT, get(acc::account_get))
+        .route(paths::ACCOUNT_PROFILE, post(acc::profile_post))
+        .route(paths::ACCOUNT_ROLES, post(acc::roles_post))
+        .route(paths::ACCOUNT_DISABLE, post(acc::disable_post))
+        .route(paths::ACCOUNT_ENABLE, post(acc::enable_post))
+        .route(paths::ACCOUNT_PASSWORD, post(acc::password_post))
+        .route(paths::ACCOUNT_REQUIRE_CHANGE, post(acc::require_change_post))
+        .route(paths::ACCOUNT_SESSION_END, post(acc::session_end_post))
+        .route(paths::ACCOUNT_SESSIONS_END_ALL, post(acc::sessions_end_all_post))
+        .route(paths::ACCOUNT_DELETE, get(acc::delete_get).post(acc::delete_post))
+        .route(paths::CLIENTS, get(cl::clients_get).post(cl::clients_post))
+        .route(paths::CLIENTS_NEW, get(cl::client_new_get))
+        .route(paths::CLIENT, get(cl::client_get).post(cl::client_post))
+        .route(paths::CLIENT_SECRET, get(cl::secret_get).post(cl::secret_post))
+        .route(paths::CLIENT_DELETE, get(cl::delete_get).post(cl::delete_post))
+        .route(paths::ROLES, get(misc::roles_get).post(misc::roles_post))
+        .route(paths::ROLE_DELETE, get(misc::role_delete_get).post(misc::role_delete_post))
+        .route(paths::KEYS, get(misc::keys_get))
+        .route(paths::KEYS_ROTATE, get(misc::rotate_get).post(misc::rotate_post))
+        .route(paths::AUDIT, get(misc::audit_get))
+        .route(paths::SETUP, get(setup::setup_get).post(setup::setup_post))
+        .merge(api::routes())
+}
+
+/// A form's fields as submitted, in order. Read as pairs because a form may repeat a name
+/// (role and grant checkboxes), which struct deserialization cannot take.
+#[derive(Debug, Clone, Default)]
+pub struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+
+    pub fn opt(&self, name: &str) -> Option<String> {
+        Some(self.get(name).trim()).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, v)| k == name && !v.trim().is_empty()).map(|(_, v)| v.trim().to_owned()).collect()
+    }
+
+    pub fn checked(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, v)| k == name && !v.is_empty())
+    }
+
+    /// One value per line (textareas of URIs), blank lines dropped.
+    pub fn lines(&self, name: &str) -> Vec<String> {
+        self.get(name).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    }
+}
+
+/// Renders an admin page: the layout needs the acting administrator's name, the section for the
+/// navigation, the CSRF token and the pending message.
+pub fn page(
+    app: &AppState,
+    cookies: &Cookies,
+    admin: &guard::AdminSession,
+    section: &str,
+    csrf_token: &str,
+    template: &str,
+    mut ctx: Context,
+) -> Result<Response, PageError> {
+    ctx.insert("section", section);
+    ctx.insert("admin_username", &admin.current.account.username);
+    ctx.insert("csrf_token", csrf_token);
+    if !ctx.contains_key("flash") {
+        ctx.insert("flash", &flash::take(app, cookies));
+    }
+    render(app, StatusCode::OK, template, &ctx)
+}
+
+/// Redirects after a change, with its message for the next page.
+pub fn done(app: &AppState, cookies: &Cookies, to: &str, text: impl Into<String>) -> Response {
+    flash::set(app, cookies, flash::AdminFlash::success(text));
+    see_other(to)
+}
+
+/// Redirects back after a refused change, with the reason.
+pub fn failed(app: &AppState, cookies: &Cookies, to: &str, err: ServiceError) -> Result<Response, PageError> {
+    match err {
+        ServiceError::Internal(detail) => Err(PageError::Internal(detail)),
+        ServiceError::Unavailable => Err(PageError::Unavailable { retry_after_secs: 5 }),
+        other => {
+            flash::set(app, cookies, flash::AdminFlash::error(sentence(&other)));
+            Ok(see_other(to))
+        }
+    }
+}
+
+/// 303: after a POST the browser fetches the next page with GET.
+pub fn see_other(to: &str) -> Response {
+    use axum::response::IntoResponse as _;
+    let mut response = Redirect::to(to).into_response();
+    crate::http::page::no_store(&mut response);
+    response
+}
+
+/// A service message as a sentence for the pages.
+pub fn sentence(err: &ServiceError) -> String {
+    let text = err.to_string();
+    let mut chars = text.chars();
+    let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// The pager under a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pager {
+    pub page: u64,
+    pub pages: u64,
+    pub total: u64,
+    pub first: u64,
+    pub last: u64,
+    pub prev: Option<u64>,
+    pub next: Option<u64>,
+}
+
+impl Pager {
+    pub fn new(page: u64, per_page: u64, total: u64, shown: usize) -> Self {
+        let pages = total.div_ceil(per_page.max(1)).max(1);
+        let first = if shown == 0 { 0 } else { (page - 1) * per_page + 1 };
+        Self {
+            page,
+            pages,
+            total,
+            first,
+            last: first + (shown as u64).saturating_sub(1),
+            prev: (page > 1).then(|| page - 1),
+            next: (page < pages).then(|| page + 1),
+        }
+    }
+}
+
+/// A 1-based page number from the query, and its offset.
+pub fn page_offset(page: Option<u64>, per_page: u64) -> (u64, u64) {
+    let page = page.unwrap_or(1).max(1);
+    (page, (page - 1).saturating_mul(per_page))
+}
+
+/// Dates as the pages show them.
+pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
