@@ -48,10 +48,16 @@ struct Server {
 
 impl Server {
     async fn new() -> Self {
+        Self::with_passwords(|_| {}).await
+    }
+
+    /// Cheap hashing unless `adjust` says otherwise.
+    async fn with_passwords(adjust: impl FnOnce(&mut latchkey_server::config::PasswordConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
         config.passwords.argon2_memory_kib = 1024;
         config.passwords.argon2_iterations = 1;
+        adjust(&mut config.passwords);
         let clock = Arc::new(FixedClock::new(t0()));
         let store = latchkey_store::testing::sqlite_memory().await;
         let app = build_state(config, store, clock.clone()).await.unwrap();
@@ -59,7 +65,9 @@ impl Server {
     }
 
     async fn account(&self, username: &str) -> AccountId {
-        let hash = self.app.passwords.hash(PASSWORD).await.unwrap();
+        // A cheap hash whatever the server's parameters: verification reads them from the hash.
+        let cheap = latchkey_server::passwords::PasswordHasher::new(&Config::default().passwords).unwrap();
+        let hash = cheap.hash(PASSWORD).await.unwrap();
         self.app
             .store
             .insert_account(
@@ -570,6 +578,39 @@ async fn wrong_current_passwords_share_the_sign_in_throttle() {
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     assert!(server.app.store.find_throttle("login:alice").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_busy_password_hasher_answers_503_and_changes_nothing() {
+    // One hashing slot, a short queue, and slow hashes: a hash running in the background keeps the
+    // slot while the form is posted.
+    let server = Server::with_passwords(|p| {
+        p.argon2_memory_kib = 65536;
+        p.argon2_iterations = 6;
+        p.max_concurrent_hashes = 1;
+        p.hash_queue_timeout = std::time::Duration::from_millis(20);
+    })
+    .await;
+    let alice = server.account("alice").await;
+    let mut browser = server.browser(FIREFOX);
+    browser.sign_in("alice", PASSWORD).await;
+    let token = csrf_token(&browser.get("/account/password").await.body);
+    let hasher = server.app.passwords.clone();
+    let background = tokio::spawn(async move { hasher.hash("a slow background hash").await });
+    while server.app.passwords.capacity() > 0 {
+        tokio::task::yield_now().await;
+    }
+    let fields = [
+        ("current_password", PASSWORD),
+        ("new_password", NEW_PASSWORD),
+        ("new_password_confirm", NEW_PASSWORD),
+        ("csrf_token", &token),
+    ];
+    let reply = browser.send(Request::post("/account/password"), Some(form(&fields))).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.body);
+    assert!(reply.headers.contains_key(header::RETRY_AFTER));
+    background.await.unwrap().unwrap();
+    assert!(server.password_is(alice, PASSWORD).await);
 }
 
 // ---------------------------------------------------------------------------------------------
