@@ -581,6 +581,27 @@ async fn wrong_current_passwords_share_the_sign_in_throttle() {
 }
 
 #[tokio::test]
+async fn a_required_change_leads_from_sign_in_to_the_password_page_and_ends_there() {
+    let server = Server::new().await;
+    let alice = server.account("alice").await;
+    server.app.store.set_password_change_required(alice, true, t0()).await.unwrap();
+    let mut browser = server.browser(FIREFOX);
+    let reply = browser.sign_in("alice", PASSWORD).await;
+    assert_eq!(reply.location(), Some("/account/password"));
+    let page = browser.get("/account/password").await;
+    assert!(page.body.contains("Your administrator asks you to choose a new password"), "{}", page.body);
+    assert!(browser.get("/account").await.body.contains("Your administrator asks you to choose a new password"));
+    let reply = browser
+        .submit("/account/password", "/account/password", &password_change(PASSWORD, NEW_PASSWORD, NEW_PASSWORD))
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(!server.app.store.find_account(alice).await.unwrap().unwrap().password_change_required);
+    assert!(!browser.get("/account/password").await.body.contains("Your administrator asks"));
+    let events = server.events(alice, "account.password_changed").await;
+    assert_eq!(events[0].detail["was_required"], true);
+}
+
+#[tokio::test]
 async fn a_busy_password_hasher_answers_503_and_changes_nothing() {
     // One hashing slot, a short queue, and slow hashes: a hash running in the background keeps the
     // slot while the form is posted.
