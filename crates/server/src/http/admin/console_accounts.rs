@@ -88,6 +88,7 @@ pub async fn accounts_get(
     ctx.insert("pager", &Pager::new(page_no, PER_PAGE, found.total, rows.len()));
     ctx.insert("accounts", &rows);
     ctx.insert("q", search.unwrap_or_default());
+    ctx.insert("keep", "");
     page(&app, &cookies, &admin, "accounts", &csrf.0, "idp/admin/accounts.html", ctx)
 }
 

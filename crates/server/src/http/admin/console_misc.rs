@@ -311,6 +311,7 @@ pub async fn audit_get(
     ctx.insert("pager", &Pager::new(page_no, AUDIT_PER_PAGE, found.total, rows.len()));
     ctx.insert("query", &query);
     ctx.insert("keep", &keep.finish());
+    ctx.insert("q", "");
     if let Some(problem) = problem {
         ctx.insert("flash", &super::flash::AdminFlash::error(problem));
     }
