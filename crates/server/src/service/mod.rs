@@ -14,6 +14,9 @@ pub mod keys;
 pub mod roles;
 pub mod setup;
 
+#[cfg(test)]
+mod tests;
+
 use chrono::{DateTime, Utc};
 use latchkey_core::model::{AccountId, ClientId};
 use latchkey_core::password::PasswordPolicy;
