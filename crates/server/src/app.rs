@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -39,16 +39,15 @@ pub fn router(state: AppState) -> Router {
     // Outermost first: the request id exists before anything logs, and every response (even a
     // panic's or a timeout's) gets the error page and the security headers.
     let layers = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(layers::REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(layers::REQUEST_ID, layers::MakeRequestIdSeq))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let id = request.headers().get(layers::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             // The path only: query strings can carry codes and tokens.
             tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
         }))
         .layer(PropagateRequestIdLayer::new(layers::REQUEST_ID))
-        .layer(from_fn_with_state(state.clone(), layers::security_headers))
-        .layer(from_fn_with_state(state.clone(), layers::error_pages))
-        .layer(from_fn(layers::catch_panic))
+        // Security headers, error pages and the panic catcher, in one layer.
+        .layer(from_fn_with_state(state.clone(), layers::responses))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, http.request_timeout))
         .layer(RequestBodyLimitLayer::new(http.body_limit))
         .layer(DefaultBodyLimit::max(http.body_limit))

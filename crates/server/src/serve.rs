@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::config::{ClientConfig, Config};
 use crate::keys::{KeyService, resolve_kek};
 use crate::passwords::PasswordHasher;
-use crate::state::AppState;
+use crate::state::{AppState, AppStateInner};
 use crate::templates::Templates;
 
 /// Connects to the configured database and applies pending migrations.
@@ -38,7 +38,7 @@ pub async fn build_state(config: Config, store: SeaStore, clock: Arc<dyn Clock>)
     let templates = Templates::load().context("templates")?;
     let secrets = crate::secrets::CookieKeys::derive(keys.kek()).context("cannot derive cookie keys")?;
     let oidc = Arc::new(crate::oidc::Oidc::new(&config));
-    Ok(AppState {
+    Ok(AppState::new(AppStateInner {
         oidc,
         config: Arc::new(config),
         store,
@@ -48,7 +48,7 @@ pub async fn build_state(config: Config, store: SeaStore, clock: Arc<dyn Clock>)
         metrics: crate::http::metrics::recorder(),
         templates,
         secrets,
-    })
+    }))
 }
 
 /// Turns a `[[clients]]` entry into a client record.

@@ -13,9 +13,28 @@ use crate::passwords::PasswordHasher;
 use crate::secrets::CookieKeys;
 use crate::templates::Templates;
 
-/// Cheap to clone: everything inside is shared.
+/// Cheap to clone: one reference count. Every request clones the state several times (each
+/// stateful middleware and extractor takes its own copy), so the fields live behind one `Arc`
+/// rather than each being cloned (the cookie keys' HMAC contexts alone cost more than serving
+/// the discovery document). Fields are reached through `Deref`: `app.store`, `app.config`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    pub fn new(inner: AppStateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+pub struct AppStateInner {
     pub config: Arc<Config>,
     pub store: SeaStore,
     pub clock: Arc<dyn Clock>,

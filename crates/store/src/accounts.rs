@@ -13,7 +13,7 @@ use sea_orm::{DbErr, QueryFilter as _, QueryOrder as _, QuerySelect as _};
 
 use crate::entity::{account, account_role, role};
 use crate::error::DbResultExt as _;
-use crate::{SeaStore, page_limit, truncate};
+use crate::{SeaStore, by_primary_key, page_limit, truncate};
 
 impl From<account::Model> for Account {
     fn from(m: account::Model) -> Self {
@@ -101,7 +101,7 @@ impl AccountStore for SeaStore {
     }
 
     async fn find_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
-        Ok(account::Entity::find_by_id(id.0).one(self.db()).await.store()?.map(Into::into))
+        Ok(by_primary_key(account::Entity::find_by_id(id.0), self.db()).await.store()?.map(Into::into))
     }
 
     async fn find_account_by_username(&self, username: &str) -> StoreResult<Option<Account>> {

@@ -14,7 +14,7 @@ use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, EntityT
 use crate::accounts::changed;
 use crate::entity::client;
 use crate::error::DbResultExt as _;
-use crate::{SeaStore, from_json_strings, to_json_strings, truncate};
+use crate::{SeaStore, by_primary_key, from_json_strings, to_json_strings, truncate};
 
 fn to_model(c: Client) -> client::Model {
     client::Model {
@@ -88,7 +88,7 @@ const UPDATABLE: [client::Column; 15] = [
 
 impl SeaStore {
     async fn read_client(&self, id: &str) -> StoreResult<Client> {
-        let found = client::Entity::find_by_id(id.to_owned()).one(self.db()).await.store()?;
+        let found = by_primary_key(client::Entity::find_by_id(id.to_owned()), self.db()).await.store()?;
         found.map(from_model).ok_or_else(|| StoreError::NotFound("client".to_owned()))?
     }
 }
@@ -115,7 +115,7 @@ impl ClientStore for SeaStore {
     }
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
-        client::Entity::find_by_id(id.0.clone()).one(self.db()).await.store()?.map(from_model).transpose()
+        by_primary_key(client::Entity::find_by_id(id.0.clone()), self.db()).await.store()?.map(from_model).transpose()
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<Client>> {

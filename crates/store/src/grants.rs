@@ -17,7 +17,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter 
 
 use crate::entity::{access_token, authorization_code, consent, refresh_token};
 use crate::error::DbResultExt as _;
-use crate::{SeaStore, from_json_strings, to_json_strings, truncate, truncate_opt};
+use crate::{SeaStore, by_primary_key, from_json_strings, to_json_strings, truncate, truncate_opt};
 
 fn code_from(m: authorization_code::Model) -> StoreResult<AuthorizationCode> {
     Ok(AuthorizationCode {
@@ -123,7 +123,9 @@ impl GrantStore for SeaStore {
             .exec(self.db())
             .await
             .store()?;
-        let row = authorization_code::Entity::find_by_id(code_hash.as_str().to_owned()).one(self.db()).await.store()?;
+        let row = by_primary_key(authorization_code::Entity::find_by_id(code_hash.as_str().to_owned()), self.db())
+            .await
+            .store()?;
         Ok(consumed(res.rows_affected > 0, row.map(code_from).transpose()?))
     }
 
@@ -148,7 +150,9 @@ impl GrantStore for SeaStore {
     }
 
     async fn find_refresh_token(&self, token_hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
-        let row = refresh_token::Entity::find_by_id(token_hash.as_str().to_owned()).one(self.db()).await.store()?;
+        let row = by_primary_key(refresh_token::Entity::find_by_id(token_hash.as_str().to_owned()), self.db())
+            .await
+            .store()?;
         row.map(refresh_from).transpose()
     }
 
@@ -164,7 +168,9 @@ impl GrantStore for SeaStore {
             .exec(self.db())
             .await
             .store()?;
-        let row = refresh_token::Entity::find_by_id(token_hash.as_str().to_owned()).one(self.db()).await.store()?;
+        let row = by_primary_key(refresh_token::Entity::find_by_id(token_hash.as_str().to_owned()), self.db())
+            .await
+            .store()?;
         Ok(consumed(res.rows_affected > 0, row.map(refresh_from).transpose()?))
     }
 
@@ -184,7 +190,11 @@ impl GrantStore for SeaStore {
     }
 
     async fn find_access_token(&self, jti: &str) -> StoreResult<Option<AccessTokenRecord>> {
-        access_token::Entity::find_by_id(jti.to_owned()).one(self.db()).await.store()?.map(access_from).transpose()
+        by_primary_key(access_token::Entity::find_by_id(jti.to_owned()), self.db())
+            .await
+            .store()?
+            .map(access_from)
+            .transpose()
     }
 
     async fn revoke_access_token(&self, jti: &str, now: DateTime<Utc>) -> StoreResult<bool> {

@@ -37,7 +37,8 @@ use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sea_orm::{
-    ConnectionTrait as _, DatabaseConnection, SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
+    ConnectionTrait as _, DatabaseConnection, DbErr, EntityTrait, Select, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait as _,
 };
 use sea_orm_migration::MigratorTrait as _;
 
@@ -250,6 +251,17 @@ pub(crate) fn to_json_strings<S: AsRef<str>>(items: &[S]) -> serde_json::Value {
 
 pub(crate) fn from_json_strings(value: serde_json::Value, column: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_value(value).map_err(|e| StoreError::Internal(format!("corrupt {column}: {e}")))
+}
+
+/// The row a primary-key `SELECT` finds, if any. Not sea-orm's `one()`: that adds `LIMIT ?` with
+/// the limit as a bound parameter, and SQLite (built with STAT4, as libsqlite3-sys bundles it)
+/// treats a bound LIMIT as able to change the plan, so it re-prepares the cached statement on every
+/// execution, which costs more than the lookup itself. A primary key matches at most one row.
+pub(crate) async fn by_primary_key<E: EntityTrait>(
+    select: Select<E>,
+    db: &DatabaseConnection,
+) -> Result<Option<E::Model>, DbErr> {
+    Ok(select.all(db).await?.into_iter().next())
 }
 
 /// Pages of lists: a limit of 0 means "no limit". Always a number, because SQLite accepts an

@@ -2,6 +2,8 @@
 //! catcher and the error-page renderer.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -9,7 +11,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use futures_util::FutureExt as _;
-use tower_http::request_id::RequestId;
+use tower_http::request_id::{MakeRequestId, RequestId};
 
 use super::error::{ApiError, ErrorPage};
 use crate::state::AppState;
@@ -18,7 +20,29 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The request id as text, for logs and error pages.
 pub fn request_id_of(request: &Request) -> String {
-    request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-").to_owned()
+    request_id_text(request.extensions().get::<RequestId>())
+}
+
+fn request_id_text(id: Option<&RequestId>) -> String {
+    id.and_then(|id| id.header_value().to_str().ok()).unwrap_or("-").to_owned()
+}
+
+/// Request ids shaped as UUIDs: a random 64-bit prefix drawn once per process, then a counter.
+/// Unique across nodes (the prefix) and within a process (the counter), without the random draw
+/// (a `getrandom` system call) per request that tower-http's `MakeRequestUuid` makes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeRequestIdSeq;
+
+impl MakeRequestId for MakeRequestIdSeq {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        static PREFIX: OnceLock<u64> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = uuid::Uuid::from_u64_pair(prefix, n).hyphenated().encode_lower(&mut buf);
+        HeaderValue::from_str(text).ok().map(RequestId::new)
+    }
 }
 
 /// The policy every response gets unless a page sets its own: no scripts at all, forms post only here.
@@ -38,49 +62,65 @@ pub fn csp_with_form_action(sources: &[String]) -> String {
 }
 
 /// Headers on every response. Pages that run a script set their own, stricter CSP with a nonce;
-/// this default allows no scripts at all.
-pub async fn security_headers(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    let mut set = |name: HeaderName, value: &'static str| {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
-    };
-    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::REFERRER_POLICY, "no-referrer");
-    set(header::X_FRAME_OPTIONS, "DENY");
-    set(header::CONTENT_SECURITY_POLICY, DEFAULT_CSP);
-    set(HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set(HeaderName::from_static("cross-origin-resource-policy"), "same-origin");
-    set(HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), interest-cohort=()");
+/// this default allows no scripts at all. Constants, so nothing is parsed or allocated per response.
+const SECURITY_HEADERS: [(HeaderName, HeaderValue); 7] = [
+    (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+    (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)),
+    (HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
+    (HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("same-origin")),
+    (
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    ),
+];
+
+fn set_security_headers(app: &AppState, headers: &mut axum::http::HeaderMap) {
+    headers.reserve(SECURITY_HEADERS.len() + 1);
+    for (name, value) in SECURITY_HEADERS {
+        headers.entry(name).or_insert(value);
+    }
     if app.config.issuer.scheme() == "https" {
         // Two years, the HSTS preload list's minimum; only when we are really served over https.
-        set(header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     }
+}
+
+/// The one middleware every response passes (one layer rather than three: each `from_fn` layer
+/// costs a clone of the service below it and a boxed future per request). From the inside out:
+/// - a panic in a handler becomes a logged 500 with the request id, never a dropped connection;
+/// - an error response without a body of its own gets the error page ([`error_page`]);
+/// - every response gets the security headers, error pages included.
+pub async fn responses(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    // A reference-counted header value; made into text only when an error needs it.
+    let request_id = request.extensions().get::<RequestId>().cloned();
+    let api = is_api_path(request.uri().path());
+    let response = match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => panic_response(panic.as_ref(), &request_id_text(request_id.as_ref())),
+    };
+    let mut response = error_page(&app, api, request_id.as_ref(), response);
+    set_security_headers(&app, response.headers_mut());
     response
 }
 
-/// A panic in a handler becomes a logged 500 with the request id, never a dropped connection.
-pub async fn catch_panic(request: Request, next: Next) -> Response {
-    let request_id = request_id_of(&request);
-    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
-        Ok(response) => response,
-        Err(panic) => {
-            let detail = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".into());
-            tracing::error!(request_id, panic = %detail, "handler panicked");
-            let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            response.extensions_mut().insert(ErrorPage {
-                title: "Something went wrong",
-                message:
-                    "An unexpected error occurred. If it persists, give the request id below to your administrator."
-                        .into(),
-            });
-            response
-        }
-    }
+fn panic_response(panic: &(dyn std::any::Any + Send), request_id: &str) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into());
+    tracing::error!(request_id, panic = %detail, "handler panicked");
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response.extensions_mut().insert(ErrorPage {
+        title: "Something went wrong",
+        message: "An unexpected error occurred. If it persists, give the request id below to your administrator."
+            .into(),
+    });
+    response
 }
 
 /// Paths whose clients are programs: their errors are JSON, never an HTML page.
@@ -91,10 +131,7 @@ fn is_api_path(path: &str) -> bool {
 
 /// Renders the error page for any error response without a body of its own: those carrying an
 /// [`ErrorPage`] from a handler, and the bare statuses tower layers produce (404, 408, 413, ...).
-pub async fn error_pages(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let request_id = request_id_of(&request);
-    let api = is_api_path(request.uri().path());
-    let response = next.run(request).await;
+fn error_page(app: &AppState, api: bool, request_id: Option<&RequestId>, response: Response) -> Response {
     let status = response.status();
     let page = response.extensions().get::<ErrorPage>().cloned();
     // A plain-text error body is a framework's or a layer's rejection (tower-http's 413 "length limit
@@ -119,7 +156,7 @@ pub async fn error_pages(State(app): State<AppState>, request: Request, next: Ne
         }
         return json;
     }
-    let html = app.templates.render_error(status, page.title, &page.message, &request_id);
+    let html = app.templates.render_error(status, page.title, &page.message, &request_id_text(request_id));
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     parts.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     parts.headers.remove(header::CONTENT_LENGTH);

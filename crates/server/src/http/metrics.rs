@@ -1,10 +1,11 @@
 //! Prometheus metrics: request counts and latency per route, database pool gauges.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -44,15 +45,41 @@ pub fn recorder() -> PrometheusHandle {
 /// Labels use the route template (`/users/{id}`), never the raw path, to keep cardinality bounded.
 pub async fn track(request: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route =
-        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-    metrics::histogram!(REQUEST_DURATION, &labels[..2]).record(start.elapsed().as_secs_f64());
+    let (requests, duration) =
+        handles(route.as_ref().map_or("unmatched", MatchedPath::as_str), &method, response.status());
+    requests.increment(1);
+    duration.record(start.elapsed().as_secs_f64());
     response
+}
+
+type Handles = (metrics::Counter, metrics::Histogram);
+
+/// The registered counter and histogram of one (route, method, status), looked up once and then
+/// reused: registering by labels on every request costs a few allocations and a registry lookup.
+/// Bounded: past `MAX_CACHED` combinations (only an odd client inventing methods gets there) the
+/// handles are registered per request as before, not cached.
+fn handles(route: &str, method: &Method, status: StatusCode) -> Handles {
+    const MAX_CACHED: usize = 512;
+    type Cache = HashMap<String, HashMap<(Method, u16), Handles>>;
+    static CACHE: OnceLock<RwLock<(usize, Cache)>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| RwLock::new((0, HashMap::new())));
+    let key = (method.clone(), status.as_u16());
+    if let Some(found) = cache.read().unwrap_or_else(|p| p.into_inner()).1.get(route).and_then(|m| m.get(&key)) {
+        return found.clone();
+    }
+    let labels = [("method", method.as_str().to_owned()), ("route", route.to_owned())];
+    let status_label = ("status", status.as_u16().to_string());
+    let counter_labels = [labels[0].clone(), labels[1].clone(), status_label];
+    let found = (metrics::counter!(REQUESTS_TOTAL, &counter_labels), metrics::histogram!(REQUEST_DURATION, &labels));
+    let mut guard = cache.write().unwrap_or_else(|p| p.into_inner());
+    if guard.0 < MAX_CACHED {
+        guard.0 += 1;
+        guard.1.entry(route.to_owned()).or_default().insert(key, found.clone());
+    }
+    found
 }
 
 /// `/metrics`: Prometheus text exposition format.
