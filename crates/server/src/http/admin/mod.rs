@@ -27,7 +27,7 @@ use crate::http::page::render;
 use crate::service::ServiceError;
 use crate::state::AppState;
 
-/// The console's paths, below [`crate::http::paths::ADMIN`].
+/// The console's paths, kept beside the router that serves them (the API's are in [`api::routes`]).
 pub mod paths {
     pub const ADMIN: &str = "/admin";
     pub const ACCOUNTS: &str = "/admin/accounts";
