@@ -50,6 +50,21 @@ pub trait RoleStore: Send + Sync {
     async fn revoke_role(&self, account: AccountId, role: RoleId) -> StoreResult<bool>;
     /// Role names, sorted.
     async fn roles_of(&self, account: AccountId) -> StoreResult<Vec<String>>;
+    /// The role names (sorted) of each of `accounts` that has any, for a page of a list. This
+    /// default asks one account at a time; a store should answer in a constant number of queries.
+    async fn roles_of_accounts(
+        &self,
+        accounts: &[AccountId],
+    ) -> StoreResult<std::collections::HashMap<AccountId, Vec<String>>> {
+        let mut out = std::collections::HashMap::new();
+        for id in accounts {
+            let roles = self.roles_of(*id).await?;
+            if !roles.is_empty() {
+                out.insert(*id, roles);
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]

@@ -269,6 +269,36 @@ impl RoleStore for SeaStore {
             .store()?;
         Ok(names)
     }
+
+    /// Two queries whatever the page size: the page's grants, then the role names (a short table).
+    async fn roles_of_accounts(
+        &self,
+        accounts: &[AccountId],
+    ) -> StoreResult<std::collections::HashMap<AccountId, Vec<String>>> {
+        let mut out: std::collections::HashMap<AccountId, Vec<String>> = std::collections::HashMap::new();
+        if accounts.is_empty() {
+            return Ok(out);
+        }
+        let granted = account_role::Entity::find()
+            .filter(account_role::Column::AccountId.is_in(accounts.iter().map(|a| a.0)))
+            .all(self.db())
+            .await
+            .store()?;
+        if granted.is_empty() {
+            return Ok(out);
+        }
+        let names: std::collections::HashMap<uuid::Uuid, String> =
+            role::Entity::find().all(self.db()).await.store()?.into_iter().map(|r| (r.id, r.name)).collect();
+        for grant in granted {
+            if let Some(name) = names.get(&grant.role_id) {
+                out.entry(AccountId(grant.account_id)).or_default().push(name.clone());
+            }
+        }
+        for roles in out.values_mut() {
+            roles.sort();
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,17 @@ async fn setup_tokens_are_single_use_and_expire(store: &SeaStore) {
     assert_eq!(store.find_setup_token(&late, after).await.unwrap(), SetupTokenState::Missing);
 }
 
+fn account_template() -> NewAccount {
+    NewAccount {
+        id: AccountId::new(),
+        username: String::new(),
+        email: String::new(),
+        email_verified: false,
+        password_hash: None,
+        display_name: None,
+    }
+}
+
 async fn role_members_are_counted(store: &SeaStore) {
     assert_eq!(store.count_role_members("admin").await.unwrap(), 0);
     assert_eq!(store.count_role_members("no-such-role").await.unwrap(), 0);
@@ -53,14 +64,28 @@ async fn role_members_are_counted(store: &SeaStore) {
         id: AccountId::new(),
         username: "root".into(),
         email: "root@example.com".into(),
-        email_verified: false,
-        password_hash: None,
-        display_name: None,
+        ..account_template()
     };
     let account = store.insert_account(account, t0()).await.unwrap();
     let admin = store.find_role_by_name("admin").await.unwrap().expect("the built-in admin role");
     store.grant_role(account.id, admin.id).await.unwrap();
     assert_eq!(store.count_role_members("admin").await.unwrap(), 1);
+
+    // Roles of a page of accounts in one call: sorted names, accounts without roles absent.
+    let other = NewAccount {
+        id: AccountId::new(),
+        username: "plain".into(),
+        email: "plain@example.com".into(),
+        ..account_template()
+    };
+    let other = store.insert_account(other, t0()).await.unwrap();
+    let editors = store.insert_role("editors", None).await.unwrap();
+    store.grant_role(account.id, editors.id).await.unwrap();
+    let roles = store.roles_of_accounts(&[account.id, other.id]).await.unwrap();
+    assert_eq!(roles.get(&account.id).unwrap(), &["admin".to_owned(), "editors".to_owned()]);
+    assert!(!roles.contains_key(&other.id));
+    assert!(store.roles_of_accounts(&[]).await.unwrap().is_empty());
+    store.revoke_role(account.id, editors.id).await.unwrap();
     store.revoke_role(account.id, admin.id).await.unwrap();
     assert_eq!(store.count_role_members("admin").await.unwrap(), 0);
 }

@@ -65,13 +65,15 @@ pub async fn list(
     let limit = page_size(limit);
     let offset = offset.unwrap_or(0);
     let query = AccountQuery { search: search.clone(), limit, offset };
-    let accounts = ctx.store.list_accounts(&query).await?;
-    let total = ctx.store.count_accounts(search.as_deref()).await?;
-    let mut items = Vec::with_capacity(accounts.len());
-    for account in accounts {
-        let roles = ctx.store.roles_of(account.id).await?;
-        items.push(AccountSummary { account, roles });
-    }
+    // The page and the total are independent queries: on a pool they run side by side.
+    let (accounts, total) =
+        futures_util::try_join!(ctx.store.list_accounts(&query), ctx.store.count_accounts(search.as_deref()))?;
+    let ids: Vec<AccountId> = accounts.iter().map(|a| a.id).collect();
+    let mut roles = ctx.store.roles_of_accounts(&ids).await?;
+    let items = accounts
+        .into_iter()
+        .map(|account| AccountSummary { roles: roles.remove(&account.id).unwrap_or_default(), account })
+        .collect();
     Ok(Page { items, total, limit, offset })
 }
 
