@@ -11,7 +11,9 @@
 //! `alg: none`, an unknown `kid`, an algorithm the key is not for, a bad signature, a wrong
 //! issuer or an expired token (against the injected `now`) are all rejected.
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
@@ -96,7 +98,13 @@ pub struct KeyRing {
     signers: HashMap<Algorithm, ActiveSigner>,
     verifiers: HashMap<String, Verifier>,
     jwks: Vec<u8>,
+    /// Claims of tokens already verified with these keys ([`KeyRing::verify_cached`]).
+    verified: Mutex<HashMap<[u8; 32], Arc<dyn Any + Send + Sync>>>,
 }
+
+/// At most this many verified tokens are remembered per ring (a few hundred KiB); when full the
+/// memory is dropped and refilled, and the ring itself is rebuilt at every key refresh.
+const VERIFIED_CACHE_ENTRIES: usize = 1024;
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -155,7 +163,12 @@ fn key_pair(key: &SigningKey, alg: Algorithm, kek: &Kek) -> Result<KeyPair, KeyE
 impl KeyRing {
     /// A ring with no keys: signs nothing, verifies nothing, publishes `{"keys":[]}`.
     pub fn empty() -> Self {
-        Self { signers: HashMap::new(), verifiers: HashMap::new(), jwks: br#"{"keys":[]}"#.to_vec() }
+        Self {
+            signers: HashMap::new(),
+            verifiers: HashMap::new(),
+            jwks: br#"{"keys":[]}"#.to_vec(),
+            verified: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Builds the ring from the stored keys: the published ones (next, active, and retired within
@@ -193,7 +206,7 @@ impl KeyRing {
         }
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": published }))
             .map_err(|e| KeyError::Decrypt(format!("JWKS serialization: {e}")))?;
-        Ok(Self { signers, verifiers, jwks })
+        Ok(Self { signers, verifiers, jwks, verified: Mutex::new(HashMap::new()) })
     }
 
     /// The JWKS document (RFC 7517 §5), serialized once per refresh.
@@ -237,6 +250,40 @@ impl KeyRing {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&sig, &mut token);
         Ok(token)
+    }
+
+    /// [`KeyRing::verify`] for tokens presented again and again (a resource server's access token at
+    /// userinfo or introspection): the claims of a token that verified are remembered, by SHA-256
+    /// of the exact token text with the expected issuer and type, so the next presentation of the
+    /// same bytes skips the RSA verification and JSON decoding. Only what the signature proves is
+    /// remembered, never whether the token was revoked (the caller's record lookup decides that,
+    /// every time); expiry is checked against `now` on every call; and the memory belongs to this
+    /// ring, so it is gone when the keys are reloaded.
+    pub fn verify_cached<T>(&self, token: &str, expect: Expect<'_>, now: DateTime<Utc>) -> Result<T, JwsError>
+    where
+        T: DeserializeOwned + Expiring + Clone + Send + Sync + 'static,
+    {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for part in [expect.issuer, "\0", expect.typ, "\0", token] {
+            ctx.update(part.as_bytes());
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        let cache = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = cache().get(&key).and_then(|c| Arc::clone(c).downcast::<T>().ok());
+        if let Some(claims) = hit {
+            if !expect.allow_expired && claims.expires_at() <= now.timestamp() {
+                return Err(JwsError::Expired);
+            }
+            return Ok(T::clone(&claims));
+        }
+        let claims = self.verify::<T>(token, expect, now)?.claims;
+        let mut cache = cache();
+        if cache.len() >= VERIFIED_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, Arc::new(claims.clone()));
+        Ok(claims)
     }
 
     /// Verifies one of our own tokens and returns its header and claims.
@@ -297,7 +344,7 @@ mod tests {
     use chrono::Duration;
     use serde::Deserialize;
 
-    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
     struct Claims {
         iss: String,
         sub: String,
@@ -436,6 +483,25 @@ mod tests {
         assert!(ring.verify::<Claims>(&good, lenient, now() + Duration::days(1)).is_ok());
 
         assert_eq!(ring.verify::<Claims>("not-a-jwt", expect(), now()).unwrap_err(), JwsError::Malformed);
+    }
+
+    #[test]
+    fn cached_verification_still_checks_expiry_issuer_and_signature() {
+        let (ring, _) = ring();
+        let exp = now().timestamp() + 600;
+        let token = ring.sign(Algorithm::Rs256, "at+jwt", &claims(exp)).unwrap();
+        for _ in 0..2 {
+            assert_eq!(ring.verify_cached::<Claims>(&token, expect(), now()).unwrap(), claims(exp));
+        }
+        let later = now() + Duration::seconds(600);
+        assert_eq!(ring.verify_cached::<Claims>(&token, expect(), later).unwrap_err(), JwsError::Expired);
+        let other_issuer = Expect { issuer: "https://other.example", ..expect() };
+        assert_eq!(ring.verify_cached::<Claims>(&token, other_issuer, now()).unwrap_err(), JwsError::WrongIssuer);
+        let mut tampered = token.clone().into_bytes();
+        let i = tampered.len() - 10;
+        tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(ring.verify_cached::<Claims>(&tampered, expect(), now()).unwrap_err(), JwsError::BadSignature);
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! Registered OAuth clients.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use latchkey_core::StoreError;
@@ -15,6 +20,52 @@ use crate::accounts::changed;
 use crate::entity::client;
 use crate::error::DbResultExt as _;
 use crate::{SeaStore, by_primary_key, from_json_strings, to_json_strings, truncate};
+
+/// How long a client record read for authentication may be reused without asking the database.
+pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
+/// At most this many clients are remembered; when full the memory is dropped and refilled.
+const CLIENT_CACHE_ENTRIES: usize = 1024;
+
+/// Client records recently read by [`ClientStore::find_client`], for [`SeaStore::cached_client`], so that the token and
+/// introspection endpoints, which authenticate a client on every request, do not query for it
+/// every time.
+///
+/// Staleness bound: every client write through this store (this process: the admin console and
+/// API, the configuration sync at start-up) empties the cache at once, and a read that raced with
+/// such a write is not kept (the generation check). A change made by another process (another
+/// node, the `latchkey clients` CLI) reaches this one within [`CLIENT_CACHE_TTL`]: until then a
+/// deleted client, or a secret replaced elsewhere, still authenticates here. A newly created client
+/// or a new secret works at once: misses are never remembered, and the server re-reads the record
+/// before refusing a client on the strength of a cached one.
+#[derive(Debug, Default)]
+pub(crate) struct ClientCache {
+    entries: Mutex<HashMap<String, (Instant, Client)>>,
+    generation: AtomicU64,
+}
+
+impl ClientCache {
+    fn get(&self, id: &str) -> Option<Client> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(id).filter(|(at, _)| at.elapsed() < CLIENT_CACHE_TTL).map(|(_, c)| c.clone())
+    }
+
+    fn put(&self, generation: u64, client: &Client) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if entries.len() >= CLIENT_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(client.id.0.clone(), (Instant::now(), client.clone()));
+    }
+
+    fn clear(&self) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+}
 
 fn to_model(c: Client) -> client::Model {
     client::Model {
@@ -87,6 +138,13 @@ const UPDATABLE: [client::Column; 15] = [
 ];
 
 impl SeaStore {
+    /// The client record [`ClientStore::find_client`] read less than [`CLIENT_CACHE_TTL`] ago, if
+    /// any, without asking the database; see [`ClientCache`] for how stale that can be. For client
+    /// authentication only: pages that show or edit a client read it fresh.
+    pub fn cached_client(&self, id: &ClientId) -> Option<Client> {
+        self.clients.get(&id.0)
+    }
+
     async fn read_client(&self, id: &str) -> StoreResult<Client> {
         let found = by_primary_key(client::Entity::find_by_id(id.to_owned()), self.db()).await.store()?;
         found.map(from_model).ok_or_else(|| StoreError::NotFound("client".to_owned()))?
@@ -99,6 +157,7 @@ impl ClientStore for SeaStore {
         let model = to_model(c);
         let active: client::ActiveModel = model.clone().into();
         client::Entity::insert(active).exec_without_returning(self.db()).await.store()?;
+        self.clients.clear();
         from_model(model)
     }
 
@@ -110,12 +169,22 @@ impl ClientStore for SeaStore {
             .exec_without_returning(self.db())
             .await
             .store()?;
+        self.clients.clear();
         // Read back: on an update the stored `created_at` is the original one, not the caller's.
         self.read_client(&id).await
     }
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
-        by_primary_key(client::Entity::find_by_id(id.0.clone()), self.db()).await.store()?.map(from_model).transpose()
+        let generation = self.clients.generation.load(Ordering::Acquire);
+        let found = by_primary_key(client::Entity::find_by_id(id.0.clone()), self.db())
+            .await
+            .store()?
+            .map(from_model)
+            .transpose()?;
+        if let Some(client) = &found {
+            self.clients.put(generation, client);
+        }
+        Ok(found)
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<Client>> {
@@ -135,6 +204,7 @@ impl ClientStore for SeaStore {
             .exec(self.db())
             .await
             .store()?;
+        self.clients.clear();
         changed(res.rows_affected, "client")?;
         self.read_client(&id).await
     }
@@ -151,12 +221,14 @@ impl ClientStore for SeaStore {
             .exec(self.db())
             .await
             .store()?;
+        self.clients.clear();
         changed(res.rows_affected, "client")
     }
 
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {
         // Codes, tokens and consents of the client go with it: ON DELETE CASCADE in the schema.
         let res = client::Entity::delete_by_id(id.0.clone()).exec(self.db()).await.store()?;
+        self.clients.clear();
         Ok(res.rows_affected > 0)
     }
 }

@@ -65,6 +65,8 @@ enum Pool {
 pub struct SeaStore {
     db: DatabaseConnection,
     pool: Pool,
+    /// Recently read client records, shared by every clone of this store ([`SeaStore::find_client_cached`]).
+    clients: std::sync::Arc<clients::ClientCache>,
 }
 
 /// Connection pool gauges for `/metrics`.
@@ -122,7 +124,11 @@ impl SeaStore {
                 pool_options.max_connections(max_connections)
             };
             let pool = pool_options.connect_with(options).await.map_err(|e| connect_error(url, e))?;
-            Ok(SeaStore { db: DatabaseConnection::from(pool.clone()), pool: Pool::Sqlite(pool) })
+            Ok(SeaStore {
+                db: DatabaseConnection::from(pool.clone()),
+                pool: Pool::Sqlite(pool),
+                clients: Default::default(),
+            })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?
@@ -134,7 +140,11 @@ impl SeaStore {
                 .connect_with(options)
                 .await
                 .map_err(|e| connect_error(url, e))?;
-            Ok(SeaStore { db: DatabaseConnection::from(pool.clone()), pool: Pool::Postgres(pool) })
+            Ok(SeaStore {
+                db: DatabaseConnection::from(pool.clone()),
+                pool: Pool::Postgres(pool),
+                clients: Default::default(),
+            })
         } else {
             Err(StoreError::Internal(format!(
                 "unsupported database URL {}: use sqlite:// or postgres://",

@@ -229,8 +229,17 @@ impl FromRequestParts<AppState> for ClientAuth {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let (id, secret, method) = presented_credentials(&parts.headers, parts.extensions.get::<FormParams>())?;
-        let client = app.store.find_client(&ClientId(id)).await?;
-        let client = authenticate(client, secret.as_deref(), method)?;
+        let id = ClientId(id);
+        // A few seconds' memory of the record (SeaStore::cached_client: a change made through
+        // another process reaches this one within CLIENT_CACHE_TTL). A refusal is always decided on
+        // a fresh read, so a secret just replaced elsewhere works at once, and every refusal costs
+        // the same one lookup whether or not the client id was remembered (no enumeration by timing).
+        let remembered =
+            app.store.cached_client(&id).and_then(|c| authenticate(Some(c), secret.as_deref(), method).ok());
+        let client = match remembered {
+            Some(client) => client,
+            None => authenticate(app.store.find_client(&id).await?, secret.as_deref(), method)?,
+        };
         Ok(ClientAuth { client, method })
     }
 }
