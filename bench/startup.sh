@@ -10,23 +10,26 @@ runs="${1:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/latchkey/target}"
 cargo build --release -q -p latchkey-server
 bin="$CARGO_TARGET_DIR/release/latchkey"
-port=18480
+# A free port, so a leftover server can never answer for ours.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 work="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 pid=0
 
 now_ns() { date +%s%N; }
 
-# Starts the server in $1, waits for /readyz = 200; prints milliseconds from exec to ready.
+# Starts the server in $1 and waits for /readyz = 200; sets `pid` and `elapsed_ms` (milliseconds
+# from exec to ready). Not called in a command substitution: the server would hold its pipe open.
 start_and_time() {
   local dir="$1" t0 t1
   t0=$(now_ns)
-  (cd "$dir" && exec "$bin" serve --listen "127.0.0.1:$port" --log-level warn) 2>>"$work/server.log" &
+  (cd "$dir" && exec "$bin" serve --listen "127.0.0.1:$port" --log-level warn) >/dev/null 2>>"$work/server.log" &
   pid=$!
   for _ in $(seq 1 5000); do
+    kill -0 "$pid" 2>/dev/null || { echo "server exited:" >&2; cat "$work/server.log" >&2; exit 1; }
     if curl -fs -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
       t1=$(now_ns)
-      echo $(( (t1 - t0) / 1000000 ))
+      elapsed_ms=$(( (t1 - t0) / 1000000 ))
       return 0
     fi
     sleep 0.002
@@ -51,9 +54,11 @@ rss=()
 for i in $(seq 1 "$runs"); do
   dir="$work/run$i"
   mkdir -p "$dir"
-  first+=("$(start_and_time "$dir")")
+  start_and_time "$dir"
+  first+=("$elapsed_ms")
   stop
-  warm+=("$(start_and_time "$dir")")
+  start_and_time "$dir"
+  warm+=("$elapsed_ms")
   sleep 2 # idle
   rss+=("$(rss_kib "$pid")")
   stop
