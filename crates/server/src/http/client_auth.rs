@@ -57,6 +57,16 @@ impl FormParams {
         }
         Ok(Self(params))
     }
+
+    /// The parameters deserialized into `T` (a struct of `Option<String>` fields; unknown
+    /// parameters are ignored, RFC 6749 §3.1). Pure, like [`FormParams::parse`], so the two can be
+    /// fuzzed together without a server (fuzz/).
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, OAuthError> {
+        let map: serde_json::Map<String, serde_json::Value> =
+            self.0.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| OAuthError::invalid_request("The request parameters are malformed.").with_detail(e))
+    }
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -103,14 +113,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for OAuthForm<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let map: serde_json::Map<String, serde_json::Value> = parts
-            .extensions
-            .get::<FormParams>()
-            .map(|p| p.0.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect())
-            .unwrap_or_default();
-        serde_json::from_value(serde_json::Value::Object(map))
-            .map(OAuthForm)
-            .map_err(|e| OAuthError::invalid_request("The request parameters are malformed.").with_detail(e).into())
+        let none = FormParams::default();
+        let params = parts.extensions.get::<FormParams>().unwrap_or(&none);
+        Ok(OAuthForm(params.deserialize()?))
     }
 }
 
@@ -311,6 +316,74 @@ mod tests {
             parse_basic(&HeaderValue::from_str(&format!("Basic {}", STANDARD.encode("nocolon"))).unwrap()).is_err()
         );
         assert!(parse_basic(&HeaderValue::from_str(&format!("basic {}", STANDARD.encode("a:b"))).unwrap()).is_ok());
+    }
+
+    /// Hostile or broken header values (fuzz/fuzz_targets/basic_credentials.rs explores the rest): each
+    /// is an answer, never a panic. `None` means refused as `invalid_client`.
+    #[test]
+    fn hostile_basic_values_are_answered_without_panicking() {
+        let b64 = |raw: &[u8]| STANDARD.encode(raw);
+        type Case = (String, Option<(&'static str, &'static str)>);
+        let cases: Vec<Case> = vec![
+            ("Basic".into(), None),
+            ("Basic ".into(), None),
+            ("  Basic   ".into(), None),
+            ("Basic ====".into(), None),
+            ("Basic\tYTpi".into(), None),
+            ("Digest YTpi".into(), None),
+            (format!("Basic {} extra", b64(b"a:b")), None),
+            (format!("Basic {}", b64(b":")), None),
+            (format!("Basic {}", b64(b":secret")), None),
+            (format!("Basic {}", b64(b"\xff\xfe:x")), None),
+            (format!("Basic {}", b64(b"app:%ff")), None),
+            (format!("Basic {}", b64(b"%E2%82:x")), None),
+            (format!("Basic {}", b64(b"app")), None),
+            (format!("Basic    {}  ", b64(b"a:b")), Some(("a", "b"))),
+            (format!("Basic {}", b64(b"a:b:c")), Some(("a", "b:c"))),
+            (format!("Basic {}", b64(b"a+b:c+d")), Some(("a b", "c d"))),
+            (format!("Basic {}", b64(b"app%:x%2")), Some(("app%", "x%2"))),
+            (format!("Basic {}", b64(b"app:")), Some(("app", ""))),
+            (format!("BASIC {}", b64("\u{e9}t\u{e9}:\u{1f511}".as_bytes())), Some(("\u{e9}t\u{e9}", "\u{1f511}"))),
+        ];
+        for (value, expected) in cases {
+            let header = HeaderValue::from_str(&value).unwrap();
+            let got = parse_basic(&header);
+            match expected {
+                None => assert_eq!(got.map_err(|e| e.code), Err(OAuthErrorCode::InvalidClient), "{value:?}"),
+                Some((id, secret)) => assert_eq!(got.unwrap(), (id.to_owned(), secret.to_owned()), "{value:?}"),
+            }
+        }
+    }
+
+    /// Hostile or broken form bodies (fuzz/fuzz_targets/token_form.rs explores the rest).
+    #[test]
+    fn hostile_form_bodies_are_answered_without_panicking() {
+        let empty: &[(&str, &str)] = &[];
+        type Case = (&'static [u8], Option<&'static [(&'static str, &'static str)]>);
+        let cases: [Case; 9] = [
+            (b"", Some(empty)),
+            (b"%", Some(empty)),
+            (b"=&=&=", Some(empty)),
+            (b"&&&a=1&&", Some(&[("a", "1")])),
+            (b"a=%ff", Some(&[("a", "\u{fffd}")])),
+            (b"\xff=1", Some(&[("\u{fffd}", "1")])),
+            (b"a=%2", Some(&[("a", "%2")])),
+            (b"grant_type=a&grant_type=b", None),
+            (b"x=1&x=", Some(&[("x", "1")])),
+        ];
+        for (body, expected) in cases {
+            let got = FormParams::parse(body);
+            match expected {
+                None => assert_eq!(got.map(|p| p.0).map_err(|e| e.code), Err(OAuthErrorCode::InvalidRequest)),
+                Some(pairs) => {
+                    let params = got.unwrap();
+                    let want: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+                    assert_eq!(params.0, want, "{body:?}");
+                    let req: latchkey_core::grants::TokenRequest = params.deserialize().unwrap();
+                    assert_eq!(req.grant_type, None);
+                }
+            }
+        }
     }
 
     #[test]
