@@ -11,7 +11,7 @@
 # wrk's own p50/p99 under load.
 #
 # Usage: bench/admin.sh
-#   ROUNDS=200 DURATION=10 CONNECTIONS=8 PORT=18082 DB=sqlite|postgres bench/admin.sh
+#   ROUNDS=200 DURATION=10 CONNECTIONS=8 PORT=18082 DB=sqlite|postgres SKIP_BUILD=1 bench/admin.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,8 +26,11 @@ ISSUER="http://127.0.0.1:${PORT}"
 PASSWORD="violet-tractor-sunrise-917"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/latchkey/target}"
-echo "==> release build" >&2
-cargo build --release --locked -p latchkey-server >&2
+# SKIP_BUILD=1 uses the release binary already in the target directory.
+if [ -z "${SKIP_BUILD:-}" ]; then
+  echo "==> release build" >&2
+  cargo build --release --locked -p latchkey-server >&2
+fi
 bin="$CARGO_TARGET_DIR/release/latchkey"
 
 # Nothing from the caller's environment may change the server's configuration.
