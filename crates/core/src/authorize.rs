@@ -566,4 +566,52 @@ mod tests {
             redirect_url("https://app.example/cb", &[("error", "access_denied")], None, "https://id.example").unwrap();
         assert_eq!(url.query(), Some("error=access_denied&iss=https%3A%2F%2Fid.example"));
     }
+
+    /// Hostile values (fuzz/fuzz_targets/authorize_request.rs explores the rest): each is answered,
+    /// and an error for a verified client always builds its redirect back.
+    #[test]
+    fn hostile_values_are_answered_and_errors_always_redirect() {
+        let too_long = "x".repeat(MAX_OPAQUE_LEN + 1);
+        let too_big = u64::MAX.to_string();
+        // 43 bytes but not 43 characters: the length check must not slice inside a character.
+        let multibyte_challenge = format!("{}x", "\u{e9}".repeat(21));
+        let cases: Vec<(&str, &str, Option<&str>)> = vec![
+            ("max_age", "4294967295", None),
+            ("max_age", &too_big, Some("invalid_request")),
+            ("max_age", "-1", Some("invalid_request")),
+            ("max_age", "1e3", Some("invalid_request")),
+            ("state", &too_long, Some("invalid_request")),
+            ("nonce", &too_long, Some("invalid_request")),
+            ("state", "a&b=c#d\u{0}\u{1f511}", None),
+            ("scope", "\u{0}openid", Some("invalid_scope")),
+            ("scope", "    ", Some("invalid_scope")),
+            ("scope", "openid\topenid", Some("invalid_scope")),
+            ("prompt", "none login", Some("invalid_request")),
+            ("prompt", "   ", None),
+            ("prompt", "\u{1f511}", Some("invalid_request")),
+            ("code_challenge", &multibyte_challenge, Some("invalid_request")),
+            ("code_challenge_method", "s256", Some("invalid_request")),
+            ("response_mode", "fragment", Some("invalid_request")),
+            ("response_type", "code id_token", Some("unsupported_response_type")),
+            ("request_uri", "urn:x", Some("request_uri_not_supported")),
+        ];
+        for (name, value, expected) in cases {
+            let r = raw(&[(name, value)]);
+            let what = format!("{name}={:.40}", value);
+            match (validate(&r, client(false, false, &["https://app.example/cb"])), expected) {
+                (Ok(v), None) => {
+                    let url = redirect_url(&v.redirect_uri, &[("code", "c")], v.state.as_deref(), "https://id.example");
+                    let url = url.unwrap_or_else(|| panic!("{what}: no redirect"));
+                    let state = url.query_pairs().find(|(k, _)| k == "state").map(|(_, s)| s.into_owned());
+                    assert_eq!(state, v.state, "{what}: state goes back exactly as sent");
+                }
+                (Err(e), Some(code)) => {
+                    assert_eq!(e.error, code, "{what}");
+                    let params = [("error", e.error), ("error_description", e.description.as_str())];
+                    assert!(redirect_url("https://app.example/cb", &params, r.state.as_deref(), "https://i").is_some());
+                }
+                (got, _) => panic!("{what}: expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
 }

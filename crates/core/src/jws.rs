@@ -521,4 +521,65 @@ mod tests {
         let later = KeyRing::load(&[old], &kek, now() + Duration::days(8), Duration::days(7)).unwrap();
         assert_eq!(later.verify::<Claims>(&token, expect(), now()).unwrap_err(), JwsError::UnknownKid);
     }
+
+    /// Malformed tokens (fuzz/fuzz_targets/id_token_hint.rs explores the rest): each is an error,
+    /// never a panic, whether or not an expired token is allowed.
+    #[test]
+    fn malformed_tokens_are_errors() {
+        let (ring, stored) = ring();
+        let kid = stored[0].kid.as_str();
+        let good_header = b64json(&serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": kid}));
+        let payload = b64json(&serde_json::json!({"iss": ISS, "sub": "alice", "exp": 1}));
+        let with_header = |h: Value| format!("{}.{payload}.c2ln", b64json(&h));
+        let cases = [
+            String::new(),
+            ".".into(),
+            "..".into(),
+            "...".into(),
+            "a.b.c".into(),
+            "a.b.c.d".into(),
+            good_header.clone(),
+            format!("{good_header}.{payload}"),
+            format!("{good_header}.{payload}."),
+            format!("{good_header}.{payload}.!!!"),
+            format!("{good_header}.!!!.c2ln"),
+            format!("{good_header}.{payload}.{}", "A".repeat(100_000)),
+            format!("{}.{payload}.c2ln", URL_SAFE_NO_PAD.encode(b"\xff\xfe")),
+            with_header(serde_json::json!([1, 2])),
+            with_header(serde_json::json!(null)),
+            with_header(serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": 7})),
+            with_header(serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": kid, "crit": ["exp"]})),
+            with_header(serde_json::json!({"alg": "RS256", "typ": 1, "kid": kid})),
+            with_header(serde_json::json!({"alg": "none", "typ": "JWT", "kid": kid})),
+        ];
+        for token in &cases {
+            for allow_expired in [true, false] {
+                let expect = Expect { typ: "JWT", allow_expired, ..expect() };
+                assert!(ring.verify::<Claims>(token, expect, now()).is_err(), "{token:.80}");
+            }
+        }
+        // Claims of the wrong shape behind a good signature: an error, not a panic.
+        let lenient = Expect { typ: "JWT", allow_expired: true, ..expect() };
+        for claims in [
+            serde_json::json!({"iss": ISS, "sub": "alice", "exp": "soon"}),
+            serde_json::json!({"iss": ISS, "sub": "alice", "exp": 1e300}),
+            serde_json::json!({"iss": ISS, "exp": 1}),
+            serde_json::json!({"iss": [ISS], "sub": "alice", "exp": 1}),
+            serde_json::json!([1]),
+            serde_json::json!(null),
+        ] {
+            let token = ring.sign(Algorithm::Es256, "JWT", &claims).unwrap();
+            assert!(ring.verify::<Claims>(&token, lenient, now()).is_err(), "{claims}");
+        }
+        // Expiry at the edges of i64: a negative one is not a NumericDate (RFC 7519 §2) and counts
+        // as missing; 0 is expired, allowed only where expired tokens are; the largest is valid.
+        let strict = Expect { allow_expired: false, ..lenient };
+        for (exp, lenient_ok, strict_ok) in [(i64::MIN, false, false), (-1, false, false), (0, true, false)] {
+            let token = ring.sign(Algorithm::EdDsa, "JWT", &claims(exp)).unwrap();
+            assert_eq!(ring.verify::<Claims>(&token, lenient, now()).is_ok(), lenient_ok, "exp {exp}");
+            assert_eq!(ring.verify::<Claims>(&token, strict, now()).is_ok(), strict_ok, "exp {exp}");
+        }
+        let far = ring.sign(Algorithm::EdDsa, "JWT", &claims(i64::MAX)).unwrap();
+        assert!(ring.verify::<Claims>(&far, strict, now()).is_ok());
+    }
 }
