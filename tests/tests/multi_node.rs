@@ -91,7 +91,15 @@ impl Cluster {
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
+        // Bounded: a CLI that hangs (on a lock, say) fails the test instead of stalling it.
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(child.wait_with_output()));
+        let Ok(out) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("latchkey {args:?} did not finish within 60 s");
+        };
+        let out = out.unwrap();
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "latchkey {args:?}:\n{stdout}\n{stderr}");
         stdout.into_owned()
@@ -262,8 +270,8 @@ async fn signing_kid(node: &Server, rp: &Rp) -> String {
     jsonwebtoken::decode_header(str_field(&body, "access_token")).unwrap().kid.expect("a kid")
 }
 
-async fn jwks_kids(node: &Server) -> HashSet<String> {
-    let jwks: Value = reqwest::get(node.url("/jwks")).await.unwrap().json().await.unwrap();
+async fn jwks_kids(node: &Server, http: &reqwest::Client) -> HashSet<String> {
+    let jwks: Value = http.get(node.url("/jwks")).send().await.unwrap().json().await.unwrap();
     jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
 }
 
@@ -275,8 +283,9 @@ async fn introspect_active(node: &Server, rp: &Rp, token: &str) -> bool {
 }
 
 async fn both_nodes_are_ready(cluster: &Cluster) {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     for node in [&cluster.a, &cluster.b] {
-        let ready = reqwest::get(node.url("/readyz")).await.unwrap();
+        let ready = http.get(node.url("/readyz")).send().await.unwrap();
         assert_eq!(ready.status(), StatusCode::OK, "{}", node.log());
     }
     // Migrations ran once (the other node waited on the lock and found nothing to do): a second
@@ -413,7 +422,7 @@ async fn a_rotation_reaches_node_b_within_the_refresh_interval(cluster: &Cluster
         let deadline = rotated_at + Duration::from_secs(15);
         let took = loop {
             let signs_new = activated.contains(&signing_kid(node, svc).await);
-            if signs_new && jwks_kids(node).await.iter().any(|kid| !before.contains(kid)) {
+            if signs_new && jwks_kids(node, &svc.http).await.iter().any(|kid| !before.contains(kid)) {
                 break rotated_at.elapsed();
             }
             assert!(Instant::now() < deadline, "{name} never picked up the rotation:\n{}", node.log());
@@ -432,7 +441,7 @@ async fn a_rotation_reaches_node_b_within_the_refresh_interval(cluster: &Cluster
         .collect();
     assert_eq!(new_next.len(), 1, "the rotation published one new RS256 key: {new_next:?}");
     for (node, name, took) in switched {
-        assert!(jwks_kids(node).await.contains(&new_next[0]), "{name} serves the newly published key");
+        assert!(jwks_kids(node, &svc.http).await.contains(&new_next[0]), "{name} serves the newly published key");
         assert!(
             took <= KEY_REFRESH + KEY_ALLOWANCE,
             "{name} took {took:?}; the documented bound is keys.refresh_interval ({KEY_REFRESH:?}) + {KEY_ALLOWANCE:?}"
@@ -440,7 +449,7 @@ async fn a_rotation_reaches_node_b_within_the_refresh_interval(cluster: &Cluster
     }
     // A token signed before the rotation still verifies: the retired key stays published.
     assert!(introspect_active(&cluster.b, svc, &old_access).await);
-    assert!(jwks_kids(&cluster.a).await.contains(&old_kid));
+    assert!(jwks_kids(&cluster.a, &svc.http).await.contains(&old_kid));
 }
 
 #[tokio::test]
