@@ -425,6 +425,8 @@ async fn api_operations_and_tokens(server: &Server) {
     assert_eq!(page["total"], 3);
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     assert_eq!(page["items"][0]["username"], "carol", "ordered by username: bob, carol, root");
+    let (status, err) = api.get("/admin/api/v1/no-such-endpoint").await;
+    assert_eq!((status, err["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
     let (status, err) = api.get("/admin/api/v1/accounts/not-an-id").await;
     assert_eq!((status, err["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 

@@ -48,6 +48,12 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/api/v1/keys", get(keys_list))
         .route("/admin/api/v1/keys/rotate", post(keys_rotate))
         .route("/admin/api/v1/audit-events", get(audit_list))
+        // Unknown API paths answer in the API's own error format.
+        .route("/admin/api/v1/{*rest}", axum::routing::any(unknown_endpoint))
+}
+
+async fn unknown_endpoint() -> AdminApiError {
+    AdminApiError::new(StatusCode::NOT_FOUND, "not_found", "There is no such endpoint in the admin API.")
 }
 
 // ------------------------------------------------------------------------------------------------
