@@ -3,10 +3,15 @@
 # wrk (Debian's package, installed here when missing) against discovery, JWKS, the
 # client_credentials token endpoint (an RS256 signature and a database insert per request),
 # userinfo and introspection (a signature check and one or two lookups per request).
-# Prints requests/s, p50, p99 and errors per endpoint, and the server's RSS before and after.
+# Prints a Markdown table of requests/s, p50, p99 and errors per endpoint, the server's RSS
+# (resident total and its anonymous part) before and after, and the load average of the machine
+# before and after (other work on the cores lowers every figure).
 #
 # Usage: bench/oidc.sh        (override with the environment)
 #   DURATION=10 CONNECTIONS=64 THREADS=2 PORT=18081 bench/oidc.sh
+#   LATCHKEY_DATABASE__URL=postgres://postgres@127.0.0.1:5432/postgres bench/oidc.sh
+#     PostgreSQL instead of SQLite: a fresh database latchkey_bench_<pid> is created on that server
+#     (the URL's user needs CREATEDB) and dropped afterwards; psql is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,23 +33,36 @@ cargo build --release --locked -p latchkey-tests --example mint_user_token
 bin="$CARGO_TARGET_DIR/release/latchkey"
 mint="$CARGO_TARGET_DIR/release/examples/mint_user_token"
 
-# Nothing from the caller's environment may change the server's configuration.
+# Nothing from the caller's environment may change the server's configuration, except the
+# PostgreSQL server to use.
+pg_admin_url=""
+case "${LATCHKEY_DATABASE__URL:-}" in postgres://* | postgresql://*) pg_admin_url="$LATCHKEY_DATABASE__URL" ;; esac
 for var in $(compgen -e | grep '^LATCHKEY_' || true); do unset "$var"; done
 
 work=$(mktemp -d)
 server_pid=""
+pg_db="latchkey_bench_$$"
 cleanup() {
   if [ -n "$server_pid" ]; then
     kill -TERM "$server_pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$server_pid" 2>/dev/null || true
   fi
+  if [ -n "$pg_admin_url" ]; then psql -q "$pg_admin_url" -c "DROP DATABASE IF EXISTS $pg_db" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 export LATCHKEY_DATA_DIR="$work/data"
-export LATCHKEY_DATABASE__URL="sqlite://$work/data/latchkey.db?mode=rwc"
+if [ -n "$pg_admin_url" ]; then
+  psql -q "$pg_admin_url" -c "CREATE DATABASE $pg_db" >/dev/null
+  # The same server and credentials, our fresh database as the path.
+  export LATCHKEY_DATABASE__URL=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$pg_admin_url" "$pg_db")
+  backend=postgres
+else
+  export LATCHKEY_DATABASE__URL="sqlite://$work/data/latchkey.db?mode=rwc"
+  backend=sqlite
+fi
 export LATCHKEY_ISSUER="$ISSUER"
 export LATCHKEY_LOG__LEVEL=warn
 mkdir -p "$work/data"
@@ -84,9 +102,16 @@ post_script "$work/token.lua" "grant_type=client_credentials&scope=api%3Aread" "
 get_script "$work/userinfo.lua" "wrk.headers[\"Authorization\"] = \"Bearer $user_token\""
 post_script "$work/introspect.lua" "token=$cc_token" "wrk.headers[\"Authorization\"] = \"Basic $basic\""
 
-rss() { awk '/VmRSS/ {print $2 " KiB"}' "/proc/$server_pid/status"; }
+# Resident memory: the total, and the anonymous (private, heap and stacks) part. The rest is the
+# binary's and libraries' code mapped from the page cache, shared and reclaimable.
+rss() { awk '/^VmRSS/ {t = $2} /^RssAnon/ {a = $2} END {printf "%.1f MiB (anonymous %.1f MiB)", t / 1024, a / 1024}' "/proc/$server_pid/status"; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+echo "database: $backend; commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "load average before: $(loadavg)"
 echo "RSS before load: $(rss)"
-printf '\n%-14s %10s %9s %9s %8s\n' endpoint "req/s" p50 p99 errors
+printf '\n| %-12s | %10s | %9s | %9s | %6s |\n' endpoint "req/s" p50 p99 errors
+printf '|%s|%s|%s|%s|%s|\n' -------------- ------------ ----------- ----------- --------
 run() { # name path script
   local out
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$3" "http://127.0.0.1:$PORT$2")
@@ -95,7 +120,7 @@ run() { # name path script
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
-  printf '%-14s %10s %9s %9s %8s\n' "$1" "$rps" "$p50" "$p99" "$errors"
+  printf '| %-12s | %10s | %9s | %9s | %6s |\n' "$1" "$rps" "$p50" "$p99" "$errors"
 }
 run discovery /.well-known/openid-configuration "$work/plain.lua"
 run jwks /jwks "$work/plain.lua"
@@ -104,4 +129,5 @@ run userinfo /userinfo "$work/userinfo.lua"
 run introspect /introspect "$work/introspect.lua"
 echo
 echo "RSS after load: $(rss)"
-echo "(wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, server and wrk on the same $(nproc) cores, SQLite)"
+echo "load average after: $(loadavg)"
+echo "(wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, server and wrk on the same $(nproc) cores, $backend)"

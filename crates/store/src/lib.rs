@@ -65,7 +65,7 @@ enum Pool {
 pub struct SeaStore {
     db: DatabaseConnection,
     pool: Pool,
-    /// Recently read client records, shared by every clone of this store ([`SeaStore::find_client_cached`]).
+    /// Recently read client records, shared by every clone of this store ([`SeaStore::cached_client`]).
     clients: std::sync::Arc<clients::ClientCache>,
 }
 
