@@ -146,6 +146,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let maintenance = tokio::spawn(maintenance_loop(state.clone(), stop_rx.clone()));
+    let metrics_upkeep = tokio::spawn(crate::http::metrics::upkeep_loop(state.metrics.clone()));
     let app = crate::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let grace = config.http.shutdown_grace;
 
@@ -184,6 +185,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
 
     maintenance.abort();
+    metrics_upkeep.abort();
     store.close().await.context("closing the database")?;
     tracing::info!("latchkey stopped");
     Ok(())

@@ -82,6 +82,22 @@ fn handles(route: &str, method: &Method, status: StatusCode) -> Handles {
     found
 }
 
+/// How often recorded latencies are folded into their histograms ([`upkeep_loop`]).
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Folds recorded latencies into the histograms every second, for as long as the server runs. The
+/// recorder (made by `build_recorder`, which starts no upkeep of its own) keeps every sample until
+/// then: without this, a server nobody scrapes grows by 8 bytes per request, some 20 MiB after a
+/// ten-second benchmark of discovery. With it, at most a second's worth of samples is held.
+pub async fn upkeep_loop(handle: PrometheusHandle) {
+    let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        handle.run_upkeep();
+    }
+}
+
 /// `/metrics`: Prometheus text exposition format.
 pub async fn metrics_get(State(app): State<AppState>) -> Response {
     let pool = app.store.pool_stats();
