@@ -148,11 +148,8 @@ pub async fn login_post(
             }
             // An administrator required a new password: the correct old one signs in, but only
             // to the password page (the account console's), which clears the requirement.
-            let return_to = if signed_in.account.password_change_required {
-                "/account/password".to_owned()
-            } else {
-                return_to
-            };
+            let return_to =
+                if signed_in.account.password_change_required { "/account/password".to_owned() } else { return_to };
             Ok(complete_sign_in(&app, &cookies, &signed_in, remember_me, Flash::SignedIn, &return_to))
         }
         Err(SignInError::Invalid) => {
