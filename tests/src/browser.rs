@@ -274,7 +274,19 @@ impl Browser {
         );
         let what = format!("clicking the {text:?} button");
         let button = bounded(&what, self.client.find(Locator::XPath(&xpath))).await?;
-        bounded(&what, button.click()).await
+        let page = bounded(&what, self.client.find(Locator::Css("html"))).await?;
+        bounded(&what, button.click()).await?;
+        // Our buttons submit forms, which replace the document. Wait until the old document is gone,
+        // so whatever is read next belongs to the new page (reading too early races the navigation
+        // and fails with "stale element reference"). A click that does not navigate just waits out.
+        let deadline = Instant::now() + WAIT_TIMEOUT;
+        while Instant::now() < deadline {
+            if page.tag_name().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Ok(())
     }
 
     /// Follows the link whose `href` attribute is exactly `href`.
