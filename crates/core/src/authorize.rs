@@ -537,6 +537,11 @@ mod tests {
         assert_eq!(authentication_decision(&v(&[("prompt", "login")]), recent, true, now), AuthDecision::Proceed);
         assert_eq!(authentication_decision(&v(&[("max_age", "60")]), recent, false, now), AuthDecision::Proceed);
         assert_eq!(authentication_decision(&v(&[("max_age", "10")]), recent, false, now), AuthDecision::Login);
+        // The boundary: exactly max_age ago is still fine; max_age=0 wants a login a second later.
+        assert_eq!(authentication_decision(&v(&[("max_age", "30")]), recent, false, now), AuthDecision::Proceed);
+        assert_eq!(authentication_decision(&v(&[("max_age", "29")]), recent, false, now), AuthDecision::Login);
+        let just = Some(now - Duration::seconds(1));
+        assert_eq!(authentication_decision(&v(&[("max_age", "0")]), just, false, now), AuthDecision::Login);
         assert_eq!(
             authentication_decision(&v(&[("max_age", "10"), ("prompt", "none")]), recent, false, now),
             AuthDecision::LoginRequired

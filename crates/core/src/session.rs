@@ -113,12 +113,6 @@ impl SessionPolicy {
     }
 }
 
-/// Has the person authenticated longer ago than `max_age` seconds allows (OpenID Connect Core
-/// §3.1.2.1 `max_age`; `prompt=login` is `max_age=0`)?
-pub fn needs_reauthentication(session: &Session, max_age_secs: Option<i64>, now: DateTime<Utc>) -> bool {
-    max_age_secs.is_some_and(|max| now - session.auth_time > Duration::seconds(max.max(0)))
-}
-
 /// Where to go after signing in, when nothing (or nothing safe) was asked for.
 pub const DEFAULT_RETURN_TO: &str = "/account";
 
@@ -231,16 +225,6 @@ mod tests {
         assert_ne!(sa, sb);
         assert_eq!(a.secret_hash, sa.hash());
         assert_eq!(a.auth_time, at(0));
-    }
-
-    #[test]
-    fn reauthentication_follows_max_age() {
-        let policy = SessionPolicy::default();
-        let s = session(&policy, false);
-        assert!(!needs_reauthentication(&s, None, at(600)));
-        assert!(!needs_reauthentication(&s, Some(600), at(600)));
-        assert!(needs_reauthentication(&s, Some(599), at(600)));
-        assert!(needs_reauthentication(&s, Some(0), at(1)));
     }
 
     #[test]
