@@ -72,6 +72,13 @@ impl PasswordHasher {
         self.inner.permits.available_permits()
     }
 
+    /// Takes one hashing slot and keeps it until the returned permit is dropped, or `None` when
+    /// all are taken. Tests use it to fill the hasher deterministically (a slow background hash
+    /// races the request it is meant to block).
+    pub fn try_hold_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.inner.permits.try_acquire().ok()
+    }
+
     /// Hashes a password (NFKC-normalised first) into a PHC string.
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = latchkey_core::password::normalize_password(password);
