@@ -152,6 +152,29 @@ pub trait GrantStore: Send + Sync {
     async fn purge_expired_grants(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// An access-token record read together with the account it was issued to
+/// ([`BearerStore::find_access_token_with_account`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenWithAccount {
+    pub record: AccessTokenRecord,
+    /// `None` when the token has no account (`client_credentials`) or its account is gone.
+    pub account: Option<Account>,
+    /// The account's role names, sorted; empty unless asked for (or the account has none).
+    pub roles: Vec<String>,
+}
+
+/// What the endpoints that accept an access token (userinfo, introspection) read on every request.
+#[async_trait]
+pub trait BearerStore: Send + Sync {
+    /// The record of `jti` with its account and, when `with_roles`, the account's role names, in
+    /// one round trip to the database (these endpoints' hot path).
+    async fn find_access_token_with_account(
+        &self,
+        jti: &str,
+        with_roles: bool,
+    ) -> StoreResult<Option<AccessTokenWithAccount>>;
+}
+
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn insert_key(&self, key: SigningKey) -> StoreResult<()>;
@@ -186,11 +209,19 @@ pub trait ThrottleStore: Send + Sync {
 
 /// Everything at once, for code that needs the whole store.
 pub trait Store:
-    AccountStore + RoleStore + ClientStore + SessionStore + GrantStore + KeyStore + AuditStore + ThrottleStore
+    AccountStore + RoleStore + ClientStore + SessionStore + GrantStore + BearerStore + KeyStore + AuditStore + ThrottleStore
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + RoleStore + ClientStore + SessionStore + GrantStore + KeyStore + AuditStore + ThrottleStore
+    T: AccountStore
+        + RoleStore
+        + ClientStore
+        + SessionStore
+        + GrantStore
+        + BearerStore
+        + KeyStore
+        + AuditStore
+        + ThrottleStore
 {
 }

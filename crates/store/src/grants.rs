@@ -56,7 +56,7 @@ fn refresh_from(m: refresh_token::Model) -> StoreResult<RefreshToken> {
     })
 }
 
-fn access_from(m: access_token::Model) -> StoreResult<AccessTokenRecord> {
+pub(crate) fn access_from(m: access_token::Model) -> StoreResult<AccessTokenRecord> {
     Ok(AccessTokenRecord {
         jti: m.jti,
         client_id: ClientId(m.client_id),

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod audit;
+mod bearer;
 mod clients;
 mod entity;
 mod error;
