@@ -19,7 +19,8 @@ use latchkey_core::model::{
 use latchkey_core::password::{PasswordPolicy, PasswordProblem};
 use latchkey_core::secret::{Secret, TokenHash};
 use latchkey_core::store::{
-    AccountStore as _, AuditStore as _, ClientStore as _, GrantStore as _, SessionStore as _, ThrottleStore as _,
+    AccountStore as _, AuditStore as _, ClientStore as _, GrantStore as _, RoleStore as _, SessionStore as _,
+    ThrottleStore as _,
 };
 use latchkey_server::config::Config;
 use latchkey_server::serve::build_state;
@@ -590,7 +591,7 @@ async fn a_required_change_leads_from_sign_in_to_the_password_page_and_ends_ther
     assert_eq!(reply.location(), Some("/account/password"));
     let page = browser.get("/account/password").await;
     assert!(page.body.contains("Your administrator asks you to choose a new password"), "{}", page.body);
-    assert!(browser.get("/account").await.body.contains("Your administrator asks you to choose a new password"));
+    assert_eq!(browser.get("/account").await.location(), Some("/account/password?return_to=%2Faccount"));
     let reply = browser
         .submit("/account/password", "/account/password", &password_change(PASSWORD, NEW_PASSWORD, NEW_PASSWORD))
         .await;
@@ -599,6 +600,246 @@ async fn a_required_change_leads_from_sign_in_to_the_password_page_and_ends_ther
     assert!(!browser.get("/account/password").await.body.contains("Your administrator asks"));
     let events = server.events(alice, "account.password_changed").await;
     assert_eq!(events[0].detail["was_required"], true);
+}
+
+/// Where a page or form sends a person whose password change is required.
+fn to_password_page(back: &str) -> String {
+    format!("/account/password?return_to={}", url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>())
+}
+
+async fn make_admin(server: &Server, account: AccountId) {
+    let store = &server.app.store;
+    let role = match store.find_role_by_name("admin").await.unwrap() {
+        Some(role) => role,
+        None => store.insert_role("admin", None).await.unwrap(),
+    };
+    store.grant_role(account, role.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_required_change_closes_every_page_and_form_until_the_password_is_changed() {
+    let (server, alice, mut browser) = alice().await;
+    make_admin(&server, alice).await;
+    server.app.store.insert_client(client("photos", "Photos")).await.unwrap();
+    grant(&server, alice, "photos").await;
+    let mut phone = server.browser(SAFARI_IOS);
+    phone.sign_in("alice", PASSWORD).await;
+    let other = server
+        .app
+        .store
+        .list_sessions_of(alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.user_agent.as_deref() == Some(SAFARI_IOS))
+        .unwrap()
+        .id
+        .to_string();
+    server.app.store.set_password_change_required(alice, true, t0()).await.unwrap();
+
+    // Every page, the admin console's too, leads to the password page and back (query kept).
+    for page in PAGES.iter().filter(|p| **p != "/account/password").chain(&["/admin", "/admin/accounts?q=al", "/"]) {
+        let reply = browser.get(page).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{page}");
+        let expected = if *page == "/" { "/account".to_owned() } else { to_password_page(page) };
+        let location = reply.location().unwrap();
+        if *page == "/" {
+            // `/` only forwards to the overview, which then leads to the password page.
+            assert_eq!(location, expected);
+            assert_eq!(browser.get(location).await.location(), Some(to_password_page("/account").as_str()));
+        } else {
+            assert_eq!(location, expected, "{page}");
+        }
+    }
+    // Every form, with a valid CSRF token and good fields, changes nothing.
+    let token = csrf_token(&browser.get("/account/password").await.body);
+    let forms: [(&str, Vec<(&str, &str)>); 4] = [
+        ("/account/profile", vec![("display_name", "Mallory"), ("email", "alice@example.com")]),
+        ("/account/sessions/end", vec![("session_id", &other)]),
+        ("/account/sessions/end-others", vec![]),
+        ("/account/apps/revoke", vec![("client_id", "photos")]),
+    ];
+    for (action, mut fields) in forms {
+        fields.push(("csrf_token", &token));
+        let reply = browser.send(Request::post(action), Some(form(&fields))).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{action}: {}", reply.body);
+        assert_eq!(reply.location(), Some(to_password_page(action).as_str()), "{action}");
+    }
+    let account = server.app.store.find_account(alice).await.unwrap().unwrap();
+    assert_eq!(account.display_name, None);
+    assert_eq!(server.app.store.list_sessions_of(alice).await.unwrap().len(), 2, "no session was ended");
+    assert!(server.app.store.find_consent(alice, &ClientId("photos".into())).await.unwrap().is_some());
+    assert!(server.events(alice, "session.ended_by_user").await.is_empty());
+    // The password page explains why, and offers sign-out; the sign-out page still works.
+    let page = browser.get("/account/password").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Your administrator asks you to choose a new password"));
+    assert!(page.body.contains(r#"Not now? <a href="/logout">Sign out</a>"#), "{}", page.body);
+    assert_eq!(browser.get("/logout").await.status, StatusCode::OK);
+
+    // After the change everything works again, on both devices.
+    let reply = browser
+        .submit("/account/password", "/account/password", &password_change(PASSWORD, NEW_PASSWORD, NEW_PASSWORD))
+        .await;
+    assert_eq!(reply.location(), Some("/account/password"));
+    for page in PAGES.iter().chain(&["/admin"]) {
+        assert_eq!(browser.get(page).await.status, StatusCode::OK, "{page}");
+        assert_eq!(phone.get(page).await.status, StatusCode::OK, "{page} on the phone");
+    }
+    let reply = browser.submit("/account/apps", "/account/apps/revoke", &[("client_id", "photos")]).await;
+    assert_eq!(reply.location(), Some("/account/apps"));
+    assert!(server.app.store.find_consent(alice, &ClientId("photos".into())).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn sign_out_works_while_a_change_is_required() {
+    let (server, alice, mut browser) = alice().await;
+    server.app.store.set_password_change_required(alice, true, t0()).await.unwrap();
+    let reply = browser.submit("/logout", "/logout", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(server.app.store.list_sessions_of(alice).await.unwrap().is_empty());
+    assert_eq!(browser.get("/account/password").await.location(), Some("/login?return_to=%2Faccount%2Fpassword"));
+    assert_eq!(server.events(alice, "logout").await.len(), 1);
+}
+
+#[tokio::test]
+async fn signing_in_with_a_required_change_keeps_where_the_person_was_going() {
+    let server = Server::new().await;
+    let alice = server.account("alice").await;
+    server.app.store.set_password_change_required(alice, true, t0()).await.unwrap();
+    let mut browser = server.browser(FIREFOX);
+    let reply = browser.get("/account/sessions?x=1").await;
+    assert_eq!(reply.location(), Some("/login?return_to=%2Faccount%2Fsessions%3Fx%3D1"));
+    let fields = [("login", "alice"), ("password", PASSWORD), ("return_to", "/account/sessions?x=1")];
+    let reply = browser.submit("/login", "/login", &fields).await;
+    assert_eq!(reply.location(), Some(to_password_page("/account/sessions?x=1").as_str()));
+    let page = browser.get(reply.location().unwrap()).await;
+    assert!(page.body.contains("you will go on to where you were going"), "{}", page.body);
+    let mut fields = password_change(PASSWORD, NEW_PASSWORD, NEW_PASSWORD);
+    fields.push(("return_to", "/account/sessions?x=1"));
+    let reply = browser.submit("/account/password", "/account/password", &fields).await;
+    assert_eq!(reply.location(), Some("/account/sessions?x=1"));
+    let page = browser.get("/account/sessions?x=1").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Your password has been changed"), "the success message: {}", page.body);
+    // A foreign return_to given to the sign-in page is not carried along.
+    server.app.store.set_password_change_required(alice, true, t0()).await.unwrap();
+    let mut other = server.browser(SAFARI_IOS);
+    let fields = [("login", "alice"), ("password", NEW_PASSWORD), ("return_to", "https://evil.example/")];
+    let reply = other.submit("/login", "/login", &fields).await;
+    assert_eq!(reply.location(), Some(to_password_page("/account").as_str()));
+}
+
+/// The query of an authorization request from the first-party `photos` client.
+fn authorization_request(extra: &[(&str, &str)]) -> String {
+    let challenge = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(b"a-verifier-of-enough-length-0123456789abcdef"))
+    };
+    let mut pairs = vec![
+        ("response_type", "code".to_owned()),
+        ("client_id", "photos".to_owned()),
+        ("redirect_uri", "https://app.example/cb".to_owned()),
+        ("scope", "openid profile".to_owned()),
+        ("state", "st-1".to_owned()),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256".to_owned()),
+    ];
+    pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    format!("/authorize?{}", form(&pairs.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()))
+}
+
+#[tokio::test]
+async fn an_authorization_request_waits_for_the_required_change_and_then_ends_at_the_client_with_a_code() {
+    let server = Server::new().await;
+    let alice = server.account("alice").await;
+    server.app.store.insert_client(Client { first_party: true, ..client("photos", "Photos") }).await.unwrap();
+    server.app.store.set_password_change_required(alice, true, t0()).await.unwrap();
+    let mut browser = server.browser(FIREFOX);
+    let request = authorization_request(&[]);
+
+    // Not signed in: to the sign-in page, which leads to the password page with the request kept.
+    let reply = browser.get(&request).await;
+    let login = reply.location().unwrap().to_owned();
+    assert!(login.starts_with("/login?return_to=%2Fauthorize%3F"), "{login}");
+    let back: String = url::Url::parse(&format!("http://x{login}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .unwrap()
+        .1
+        .into_owned();
+    let reply =
+        browser.submit(&login, "/login", &[("login", "alice"), ("password", PASSWORD), ("return_to", &back)]).await;
+    assert_eq!(reply.location(), Some(to_password_page(&back).as_str()));
+    // Signed in, the request still gives no code: the password page again.
+    let reply = browser.get(&back).await;
+    assert_eq!(reply.location(), Some(to_password_page(&back).as_str()), "no code while the change is required");
+    let page = browser.get(&to_password_page(&back)).await;
+    assert!(page.body.contains("Your administrator asks you to choose a new password"));
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("https://app.example"), "the form may end at the client: {csp}");
+
+    // The change resumes the request, which now ends at the client with a code.
+    let mut fields = password_change(PASSWORD, NEW_PASSWORD, NEW_PASSWORD);
+    fields.push(("return_to", &back));
+    let reply = browser.submit(&to_password_page(&back), "/account/password", &fields).await;
+    assert_eq!(reply.location(), Some(back.as_str()));
+    let reply = browser.get(&back).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let at_client = url::Url::parse(reply.location().unwrap()).unwrap();
+    assert_eq!(&at_client[..url::Position::AfterPath], "https://app.example/cb");
+    let params: BTreeMap<String, String> = at_client.query_pairs().into_owned().collect();
+    assert!(params.contains_key("code"), "{at_client}");
+    assert_eq!(params.get("state").map(String::as_str), Some("st-1"));
+}
+
+#[tokio::test]
+async fn a_required_change_answers_prompt_none_and_consent_without_a_code() {
+    let (server, alice, mut browser) = alice().await;
+    server.app.store.insert_client(client("photos", "Photos")).await.unwrap();
+    // The consent page, shown before the administrator required the change.
+    let page = browser.get(&authorization_request(&[])).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let hidden = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.body.find(&marker).unwrap() + marker.len();
+        page.body[start..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&")
+            .replace("&#x3D;", "=")
+            .replace("&#x2F;", "/")
+    };
+    let (request, issued_at, ticket) = (hidden("request"), hidden("issued_at"), hidden("ticket"));
+    server.app.store.set_password_change_required(alice, true, t0()).await.unwrap();
+
+    // prompt=none: the client hears interaction_required (OIDC Core §3.1.2.6).
+    let reply = browser.get(&authorization_request(&[("prompt", "none")])).await;
+    let at_client = url::Url::parse(reply.location().unwrap()).unwrap();
+    let params: BTreeMap<String, String> = at_client.query_pairs().into_owned().collect();
+    assert_eq!(params.get("error").map(String::as_str), Some("interaction_required"), "{at_client}");
+    assert_eq!(params.get("state").map(String::as_str), Some("st-1"));
+    assert!(!params.contains_key("code"));
+    // Without it: the password page, not the consent page.
+    let request_path = authorization_request(&[]);
+    assert_eq!(browser.get(&request_path).await.location(), Some(to_password_page(&request_path).as_str()));
+    // Allowing on the consent page shown earlier: no consent remembered, no code; the request resumes later.
+    let token = csrf_token(&page.body);
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("request", &request),
+        ("issued_at", &issued_at),
+        ("ticket", &ticket),
+        ("decision", "allow"),
+    ];
+    let reply = browser.send(Request::post("/consent"), Some(form(&fields))).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(reply.location(), Some(to_password_page(&format!("/authorize?{request}")).as_str()));
+    assert!(server.app.store.find_consent(alice, &ClientId("photos".into())).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -483,6 +483,49 @@ async fn authorize_id_token_hint_for_another_person() {
 }
 
 #[tokio::test]
+async fn authorize_refuses_a_hint_issued_to_another_client() {
+    let env = Env::new().await;
+    // An ID token issued to "first" (its aud), presented by "third" for the same signed-in person.
+    let hint = id_token_of(&env, env.alice).await;
+    let cookie = env.sign_in(env.alice).await;
+    for prompt in ["", "none"] {
+        let r = env.authorize(Some(&cookie), "third", &[("id_token_hint", &hint), ("prompt", prompt)]).await;
+        assert_redirect_error(&r, "https://third.example/cb", "invalid_request");
+        assert!(r.param("error_description").unwrap().contains("another application"), "{}", r.location());
+    }
+    // The client it was issued to may present it.
+    let r = env.authorize(Some(&cookie), "first", &[("id_token_hint", &hint), ("prompt", "none")]).await;
+    assert!(r.param("code").is_some(), "{}", r.location());
+}
+
+#[tokio::test]
+async fn authorize_issues_no_code_while_a_password_change_is_required() {
+    let env = Env::new().await;
+    let cookie = env.sign_in(env.alice).await;
+    // A code issued before the administrator required the change can still be exchanged.
+    let earlier = env.code(&cookie, &[]).await;
+    env.app.store.set_password_change_required(env.alice, true, env.now()).await.unwrap();
+    let r = env.authorize(Some(&cookie), "first", &[("prompt", "none")]).await;
+    assert_redirect_error(&r, "https://first.example/cb", "interaction_required");
+    for client in ["first", "third"] {
+        let r = env.authorize(Some(&cookie), client, &[]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location().path(), "/account/password", "{client}");
+        let back = r.param("return_to").unwrap();
+        assert!(back.starts_with(&format!("/authorize?response_type=code&client_id={client}&")), "{back}");
+        assert!(r.param("code").is_none());
+    }
+    let r = env.exchange(&earlier, VERIFIER).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Refresh keeps working: the flag is not a revocation (docs/admin.md).
+    let refreshed = env.refresh(r.json()["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    // Bob, without the flag, is unaffected.
+    let bob = env.sign_in(env.bob).await;
+    env.code(&bob, &[("prompt", "none")]).await;
+}
+
+#[tokio::test]
 async fn authorize_rejects_tampered_and_alg_none_hints() {
     let env = Env::new().await;
     let hint = id_token_of(&env, env.alice).await;

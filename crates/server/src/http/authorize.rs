@@ -3,7 +3,8 @@
 //! The order is the security boundary of [`latchkey_core::authorize`]: until the client and its
 //! redirect URI are verified every error is a page; after, errors go back to the client by
 //! redirect with `error`, `error_description`, `state` and `iss` (RFC 9207). Then authentication
-//! (session, `prompt`, `max_age`, `id_token_hint`), consent, and the code.
+//! (session, `prompt`, `max_age`, `id_token_hint`), a new password if an administrator requires
+//! one, consent, and the code.
 //!
 //! Two things travel through the browser and are signed with a key derived from the
 //! key-encryption key (so every node agrees), never trusted as sent:
@@ -38,7 +39,7 @@ use url::Url;
 
 use crate::http::consent;
 use crate::http::error::PageError;
-use crate::http::extract::{CsrfToken, CurrentSession, OptionalSession};
+use crate::http::extract::{CsrfToken, CurrentSession, OptionalSession, password_change_location};
 use crate::http::page::no_store;
 use crate::http::paths;
 use crate::state::AppState;
@@ -261,6 +262,13 @@ async fn run(
     let hint_sub = match &req.id_token_hint {
         None => None,
         Some(hint) => match verify_id_token(&app.keys.ring(), &app.oidc.issuer, hint, true, now) {
+            // OIDC Core does not require the hint's audience to be the requesting client, but a hint
+            // issued to another application means ID tokens are being passed between applications;
+            // refused, as RP-initiated logout refuses a client_id that is not the hint's audience.
+            Ok(claims) if claims.aud != req.client.id.0 => {
+                tracing::info!(aud = %claims.aud, client_id = %req.client.id.0, "id_token_hint for another client refused");
+                return Err(fail("invalid_request", "id_token_hint was issued to another application."));
+            }
             Ok(claims) => Some(claims.sub),
             Err(e) => {
                 tracing::info!(reason = %e, "id_token_hint refused");
@@ -302,6 +310,20 @@ async fn run(
     let Some(current) = session else {
         return Err(AuthorizeError::Page(PageError::Internal("authenticated without a session".into())));
     };
+    // An administrator requires a new password: no code (nor consent) until it is chosen, or the
+    // requirement would be advisory. The person is sent to choose it and then resumes this request.
+    // Codes issued before the flag was set stay valid at the token endpoint (and refresh tokens keep
+    // working): the flag is not a revocation; disabling the account is (docs/admin.md).
+    if current.account.password_change_required {
+        if req.prompt.none {
+            // OIDC Core §3.1.2.6: the person must interact, and prompt=none forbids it.
+            return Err(fail(
+                "interaction_required",
+                "The person must choose a new password, and prompt=none forbids asking.",
+            ));
+        }
+        return send_to_password_change(&pairs, &fail);
+    }
 
     let remembered = app.store.find_consent(current.account.id, &req.client.id).await?;
     if authorize::consent_needed(&req.client, remembered.as_ref().map(|c| c.scopes.as_slice()), &req.scopes, req.prompt)
@@ -338,6 +360,24 @@ fn send_to_login(
         login.append_pair("login_hint", hint);
     }
     Ok(see_other(&format!("{}?{}", paths::LOGIN, login.finish())))
+}
+
+/// Sends the browser to the password page, carrying this request in `return_to` exactly as it came
+/// (a login marker included: the sign-in it stands for is still the one the session made).
+fn send_to_password_change(
+    pairs: &[(String, String)],
+    fail: &dyn Fn(&'static str, &str) -> AuthorizeError,
+) -> Result<Response, AuthorizeError> {
+    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    let back = format!("{}?{query}", paths::AUTHORIZE);
+    // As for sign-in: a longer return_to would not be followed, and the person would be stranded.
+    if back.len() > RETURN_TO_MAX {
+        return Err(fail(
+            "invalid_request",
+            "The authorization request is too long to resume after a password change.",
+        ));
+    }
+    Ok(see_other(&password_change_location(Some(&back))))
 }
 
 /// Step 4: the code, stored hashed, and the redirect with `code`, `state` and `iss`.

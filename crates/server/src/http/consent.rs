@@ -18,14 +18,16 @@ use chrono::{DateTime, Duration, Utc};
 use latchkey_core::authorize::{RedirectError, ValidatedAuthorize};
 use latchkey_core::model::Consent;
 use latchkey_core::scope;
+use latchkey_core::session::safe_return_to;
 use latchkey_core::store::GrantStore as _;
 use serde::{Deserialize, Serialize};
 use tera::Context;
 
 use crate::http::authorize::{self, AuthorizeError, hmac_key, sign, verify};
 use crate::http::error::PageError;
-use crate::http::extract::{CsrfForm, CurrentSession, OptionalSession};
+use crate::http::extract::{CsrfForm, CurrentSession, OptionalSession, password_change_location};
 use crate::http::page::render;
+use crate::http::paths;
 use crate::state::AppState;
 
 /// How long the consent page may stay open before its answer is refused.
@@ -99,6 +101,12 @@ pub async fn consent_post(
     let Some(current) = session.current else {
         return Err(PageError::Forbidden(EXPIRED.into()).into());
     };
+    // An administrator requires a new password (set while this page was open): nothing is
+    // remembered and no code issued until it is chosen; then the request resumes from the start.
+    if current.account.password_change_required {
+        let back = safe_return_to(Some(&format!("{}?{}", paths::AUTHORIZE, form.request)));
+        return Ok(authorize::see_other(&password_change_location(Some(&back))));
+    }
     let now = app.clock.now();
     let key = hmac_key(&app)?;
     let age = form.issued_at.parse::<i64>().map(|t| now.timestamp() - t).unwrap_or(i64::MAX);

@@ -51,6 +51,14 @@ impl FromRequestParts<AppState> for RequestMeta {
 
 /// The signed-in person. Pages that need one take this; without a valid session the request is
 /// redirected to `/login?return_to=<this page>` (with "Your session expired" when it did).
+///
+/// While an administrator requires a new password (`Account::password_change_required`), the
+/// request is instead redirected to `/account/password?return_to=<this page>` and the handler never
+/// runs, so no page shows and no form changes anything until the password is changed. Deciding it
+/// here, in the one extractor every such page (the account console, the admin console) takes, is
+/// what makes the requirement binding rather than advisory: no route can forget it. The password
+/// page itself takes [`PasswordChangeSession`]; the pages that work either way (sign-in, sign-out,
+/// `/authorize`, consent) take [`OptionalSession`] and decide for themselves.
 #[derive(Debug, Clone)]
 pub struct CurrentSession {
     pub session: Session,
@@ -148,27 +156,62 @@ pub fn login_redirect(return_to: &str) -> Redirect {
     Redirect::to(&format!("{}?{query}", paths::LOGIN))
 }
 
-impl FromRequestParts<AppState> for CurrentSession {
+/// The password page, carrying `return_to` (where a successful change goes on to; the page
+/// validates it again) if there is one.
+pub fn password_change_location(return_to: Option<&str>) -> String {
+    match return_to {
+        Some(back) => {
+            let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", back).finish();
+            format!("{}?{query}", paths::ACCOUNT_PASSWORD)
+        }
+        None => paths::ACCOUNT_PASSWORD.to_owned(),
+    }
+}
+
+/// This request as a `return_to`, validated like the sign-in page's. Only a page can be returned
+/// to; a form post starts over from its page.
+fn here(parts: &Parts) -> String {
+    let here = if parts.method == Method::GET {
+        parts.uri.path_and_query().map_or(parts.uri.path(), |p| p.as_str())
+    } else {
+        parts.uri.path()
+    };
+    latchkey_core::session::safe_return_to(Some(here))
+}
+
+/// The signed-in person on the password page: the one page (with sign-out) that a person whose
+/// administrator requires a new password may use, since it is where the requirement is lifted.
+/// Every other page takes [`CurrentSession`].
+#[derive(Debug, Clone)]
+pub struct PasswordChangeSession(pub CurrentSession);
+
+impl FromRequestParts<AppState> for PasswordChangeSession {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         match lookup(parts, app).await.map_err(IntoResponse::into_response)? {
-            Lookup::Active(current) => Ok((*current).clone()),
+            Lookup::Active(current) => Ok(Self((*current).clone())),
             other => {
                 let cookies = cookies(parts, app).await.map_err(IntoResponse::into_response)?;
                 if matches!(other, Lookup::Expired) {
                     flash::set(app, &cookies, Flash::SessionExpired);
                 }
-                // Only a page can be returned to; a form post starts over from its page.
-                let here = if parts.method == Method::GET {
-                    parts.uri.path_and_query().map_or(parts.uri.path(), |p| p.as_str())
-                } else {
-                    parts.uri.path()
-                };
-                let return_to = latchkey_core::session::safe_return_to(Some(here));
-                Err(login_redirect(&return_to).into_response())
+                Err(login_redirect(&here(parts)).into_response())
             }
         }
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let PasswordChangeSession(current) = PasswordChangeSession::from_request_parts(parts, app).await?;
+        if current.account.password_change_required {
+            tracing::info!(account = %current.account.id, path = parts.uri.path(), "password change required first");
+            return Err(Redirect::to(&password_change_location(Some(&here(parts)))).into_response());
+        }
+        Ok(current)
     }
 }
 

@@ -12,7 +12,7 @@ use tower_cookies::Cookies;
 
 use crate::auth::{self, FieldErrors, LOGIN_MAX, RequestMeta, SignInError, SignedIn};
 use crate::http::error::PageError;
-use crate::http::extract::{CsrfForm, CsrfToken, OptionalSession, PageQuery};
+use crate::http::extract::{CsrfForm, CsrfToken, OptionalSession, PageQuery, password_change_location};
 use crate::http::flash::{self, Flash, FlashView};
 use crate::http::page::{no_store, render};
 use crate::http::session::{CookieSettings, session_policy};
@@ -147,9 +147,14 @@ pub async fn login_post(
                 auth::end_session(&app, &previous.session, "session.replaced", &meta, serde_json::json!({})).await;
             }
             // An administrator required a new password: the correct old one signs in, but only
-            // to the password page (the account console's), which clears the requirement.
-            let return_to =
-                if signed_in.account.password_change_required { "/account/password".to_owned() } else { return_to };
+            // to the password page (the account console's), which clears the requirement and then
+            // goes on to where the person was going (an authorization request, a page).
+            let return_to = if signed_in.account.password_change_required {
+                let asked = form.return_to.as_deref().is_some_and(|r| !r.is_empty());
+                password_change_location(asked.then_some(return_to.as_str()))
+            } else {
+                return_to
+            };
             Ok(complete_sign_in(&app, &cookies, &signed_in, remember_me, Flash::SignedIn, &return_to))
         }
         Err(SignInError::Invalid) => {

@@ -3,7 +3,9 @@
 //! The new password meets the sign-up policy, with the sign-up page's messages. The session in use
 //! stays; "Sign out all other sessions" ends the others (the usual reason to change a password is
 //! that someone else may know it). When an administrator required a change at next sign-in, sign-in
-//! leads here, and a successful change lifts the requirement.
+//! leads here, and a successful change lifts the requirement. Until then this is the only page the
+//! person can use (with sign-out): every other page redirects here (see `CurrentSession`), carrying
+//! where they were going in `return_to`, which a successful change follows (validated again).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,7 +21,7 @@ use super::reauth::{self, Reauth};
 use super::{audit_own, console_context, done};
 use crate::auth::{FieldErrors, RequestMeta, sentence};
 use crate::http::error::PageError;
-use crate::http::extract::{CsrfForm, CsrfToken, CurrentSession, PageQuery};
+use crate::http::extract::{CsrfForm, CsrfToken, CurrentSession, PageQuery, PasswordChangeSession};
 use crate::http::flash::{self, Flash, FlashView};
 use crate::http::page::render;
 use crate::http::paths;
@@ -46,6 +48,8 @@ pub struct PasswordForm {
 
 struct PasswordView<'a> {
     return_to: Option<&'a str>,
+    /// Client redirect URIs the form may end at (an authorization request being resumed).
+    form_targets: &'a [String],
     sign_out_others: bool,
     errors: FieldErrors,
     flash: Option<FlashView>,
@@ -75,7 +79,11 @@ fn render_password(
         "password_hint",
         &format!("At least {min} characters. A few unrelated words make a strong password that is easy to remember."),
     );
-    render(app, status, "idp/account/password.html", &ctx)
+    let mut response = render(app, status, "idp/account/password.html", &ctx)?;
+    // A successful change may resume an authorization request, which redirects to the client: the
+    // page's form-action must allow that origin, as the sign-in page's does.
+    crate::http::page::allow_form_redirects(&mut response, view.form_targets);
+    Ok(response)
 }
 
 /// Only a local path is ever followed (no open redirect); none means "back to this page".
@@ -83,16 +91,25 @@ fn return_to(raw: Option<&str>) -> Option<String> {
     raw.filter(|r| !r.is_empty()).map(|r| safe_return_to(Some(r)))
 }
 
+async fn targets(app: &AppState, return_to: Option<&str>) -> Vec<String> {
+    match return_to {
+        Some(back) => crate::http::page::authorize_redirect_targets(app, back).await,
+        None => Vec::new(),
+    }
+}
+
 pub async fn password_get(
     State(app): State<AppState>,
-    current: CurrentSession,
+    PasswordChangeSession(current): PasswordChangeSession,
     cookies: Cookies,
     CsrfToken(csrf): CsrfToken,
     PageQuery(query): PageQuery<PasswordQuery>,
 ) -> Result<Response, PageError> {
     let return_to = return_to(query.return_to.as_deref());
+    let form_targets = targets(&app, return_to.as_deref()).await;
     let view = PasswordView {
         return_to: return_to.as_deref(),
+        form_targets: &form_targets,
         sign_out_others: false,
         errors: FieldErrors::new(),
         flash: flash::take(&app, &cookies),
@@ -123,7 +140,7 @@ fn check_new_password(app: &AppState, account: &Account, form: &PasswordForm) ->
 
 pub async fn password_post(
     State(app): State<AppState>,
-    current: CurrentSession,
+    PasswordChangeSession(current): PasswordChangeSession,
     cookies: Cookies,
     meta: RequestMeta,
     CsrfToken(csrf): CsrfToken,
@@ -131,9 +148,17 @@ pub async fn password_post(
 ) -> Result<Response, PageError> {
     let account = &current.account;
     let return_to = return_to(form.return_to.as_deref());
+    let form_targets = targets(&app, return_to.as_deref()).await;
     let sign_out_others = form.sign_out_others.is_some();
     let reply = |status, errors, form_error| {
-        let view = PasswordView { return_to: return_to.as_deref(), sign_out_others, errors, flash: None, form_error };
+        let view = PasswordView {
+            return_to: return_to.as_deref(),
+            form_targets: &form_targets,
+            sign_out_others,
+            errors,
+            flash: None,
+            form_error,
+        };
         render_password(&app, &current, &csrf, status, view)
     };
 
