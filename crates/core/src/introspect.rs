@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use crate::error::OAuthError;
 use crate::jws::{Expect, KeyRing};
-use crate::model::{AccountId, Client};
+use crate::model::{Account, AccountId, Client};
 use crate::scope::join_scope;
 use crate::secret::TokenHash;
-use crate::store::{AccountStore, GrantStore};
+use crate::store::{AccessTokenWithAccount, AccountStore, BearerStore, GrantStore};
 use crate::tokens::{ACCESS_TOKEN_TYP, AccessTokenClaims, verify_access_token};
 
 /// An introspection response (RFC 7662 §2.2). Inactive tokens are `{"active": false}` and nothing else.
@@ -53,22 +53,20 @@ fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
-/// Whose username to show, if the account may still use tokens; `Err(())` when it may not
-/// (deleted or disabled: its tokens are no longer active).
-async fn live_username<S: AccountStore + ?Sized>(
-    store: &S,
-    account: Option<AccountId>,
-) -> Result<Result<Option<String>, ()>, OAuthError> {
-    let Some(id) = account else { return Ok(Ok(None)) };
-    Ok(match store.find_account(id).await? {
-        Some(a) if !a.disabled => Ok(Some(a.username)),
-        _ => Err(()),
-    })
+/// Whose username to show, if the token's account (`account_id`, read as `account`) may still use
+/// tokens; `Err(())` when it may not (deleted or disabled: its tokens are no longer active). A token
+/// without an account (`client_credentials`) has no username.
+fn live_username(account_id: Option<AccountId>, account: Option<Account>) -> Result<Option<String>, ()> {
+    match (account_id, account) {
+        (None, _) => Ok(None),
+        (Some(_), Some(a)) if !a.disabled => Ok(Some(a.username)),
+        (Some(_), _) => Err(()),
+    }
 }
 
 /// RFC 7662 §2.2. `caller` is the authenticated client: it sees its own tokens, and a resource
 /// server registered as a client sees tokens whose `aud` is its client id.
-pub async fn introspect<S: GrantStore + AccountStore + ?Sized>(
+pub async fn introspect<S: GrantStore + BearerStore + AccountStore + ?Sized>(
     store: &S,
     ring: &KeyRing,
     issuer: &str,
@@ -78,14 +76,17 @@ pub async fn introspect<S: GrantStore + AccountStore + ?Sized>(
 ) -> Result<Introspection, OAuthError> {
     if looks_like_jwt(token) {
         let Ok(claims) = verify_access_token(ring, issuer, token, now) else { return Ok(Introspection::inactive()) };
-        let Some(record) = store.find_access_token(&claims.jti).await? else {
+        // The record and its account in one query: this is the endpoint's hot path.
+        let Some(AccessTokenWithAccount { record, account, .. }) =
+            store.find_access_token_with_account(&claims.jti, false).await?
+        else {
             return Ok(Introspection::inactive());
         };
         let allowed = caller.id == record.client_id || caller.id.0 == claims.aud;
         if record.revoked_at.is_some() || record.expires_at <= now || !allowed {
             return Ok(Introspection::inactive());
         }
-        let Ok(username) = live_username(store, record.account_id).await? else {
+        let Ok(username) = live_username(record.account_id, account) else {
             return Ok(Introspection::inactive());
         };
         let AccessTokenClaims { iss, sub, aud, client_id, iat, exp, jti, scope, .. } = claims;
@@ -114,7 +115,8 @@ pub async fn introspect<S: GrantStore + AccountStore + ?Sized>(
     if dead || refresh.client_id != caller.id {
         return Ok(Introspection::inactive());
     }
-    let Ok(username) = live_username(store, Some(refresh.account_id)).await? else {
+    let account = store.find_account(refresh.account_id).await?;
+    let Ok(username) = live_username(Some(refresh.account_id), account) else {
         return Ok(Introspection::inactive());
     };
     Ok(Introspection {
@@ -174,5 +176,27 @@ mod tests {
         assert_eq!(serde_json::to_string(&Introspection::inactive()).unwrap(), r#"{"active":false}"#);
         assert!(looks_like_jwt("a.b.c"));
         assert!(!looks_like_jwt("opaque-refresh-token"));
+    }
+
+    #[test]
+    fn only_a_live_account_keeps_its_tokens_active() {
+        let at = DateTime::from_timestamp(1_750_000_000, 0).unwrap_or_default();
+        let account = |disabled| Account {
+            id: AccountId::new(),
+            username: "alice".to_owned(),
+            email: "alice@example.com".to_owned(),
+            email_verified: true,
+            password_hash: None,
+            display_name: None,
+            disabled,
+            password_change_required: false,
+            created_at: at,
+            updated_at: at,
+        };
+        let id = Some(AccountId::new());
+        assert_eq!(live_username(None, None), Ok(None), "client_credentials: active, no username");
+        assert_eq!(live_username(id, Some(account(false))), Ok(Some("alice".to_owned())));
+        assert_eq!(live_username(id, Some(account(true))), Err(()), "disabled");
+        assert_eq!(live_username(id, None), Err(()), "deleted");
     }
 }
