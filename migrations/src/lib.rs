@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20250101_000001_initial_schema;
 mod m20261127_000001_setup_tokens;
+mod m20261203_000001_token_family_revocations;
 
 /// Applies Latchkey's migrations in order. `latchkey-store` runs it (under a lock on PostgreSQL).
 pub struct Migrator;
@@ -16,6 +17,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20250101_000001_initial_schema::Migration), Box::new(m20261127_000001_setup_tokens::Migration)]
+        vec![
+            Box::new(m20250101_000001_initial_schema::Migration),
+            Box::new(m20261127_000001_setup_tokens::Migration),
+            Box::new(m20261203_000001_token_family_revocations::Migration),
+        ]
     }
 }

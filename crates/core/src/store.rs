@@ -133,8 +133,13 @@ pub trait GrantStore: Send + Sync {
     async fn find_access_token(&self, jti: &str) -> StoreResult<Option<AccessTokenRecord>>;
     async fn revoke_access_token(&self, jti: &str, now: DateTime<Utc>) -> StoreResult<bool>;
 
-    /// Revokes every refresh and access token of the family; returns how many rows changed.
+    /// Revokes every refresh and access token of the family; returns how many token rows changed.
+    /// It first records the family as revoked (committed before any token row is updated), so a
+    /// grant still inserting the family's next tokens finds the record afterwards
+    /// ([`GrantStore::find_family_revocation`]).
     async fn revoke_token_family(&self, family: TokenFamilyId, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// When the family was first revoked, if it was (kept at least a day, see `purge_expired_grants`).
+    async fn find_family_revocation(&self, family: TokenFamilyId) -> StoreResult<Option<DateTime<Utc>>>;
     /// Revokes every refresh and access token of the account (for one client, or all).
     async fn revoke_tokens_of(
         &self,
@@ -148,7 +153,8 @@ pub trait GrantStore: Send + Sync {
     async fn delete_consent(&self, account: AccountId, client: &ClientId) -> StoreResult<bool>;
     async fn list_consents_of(&self, account: AccountId) -> StoreResult<Vec<Consent>>;
 
-    /// Deletes codes, refresh tokens and access-token records that expired before `before`.
+    /// Deletes codes, refresh tokens and access-token records that expired before `before`, and
+    /// family revocation records written before it (not counted: they are bookkeeping, not grants).
     async fn purge_expired_grants(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 

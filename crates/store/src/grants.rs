@@ -3,6 +3,11 @@
 //! Consumption is one conditional `UPDATE .. WHERE consumed_at IS NULL`: the database decides who
 //! wins, so exactly one caller sees `Consumed::Now` however many processes race, on SQLite (writers
 //! serialise on the database lock) and PostgreSQL (the row lock, re-checking the condition) alike.
+//!
+//! Revoking a family writes its `token_family_revocations` row before it updates any token, each
+//! statement committing on its own; the grants insert their tokens before they read that row. That
+//! ordering, not a lock, is what keeps a revocation from missing tokens still being issued (see
+//! `latchkey_core::grants::refresh_token::insert_family_tokens`), across any number of nodes.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,11 +18,29 @@ use latchkey_core::model::{
 use latchkey_core::secret::TokenHash;
 use latchkey_core::store::{Consumed, GrantStore};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+use sea_orm::{ActiveValue::Set, ColumnTrait as _, DbErr, EntityTrait as _, QueryFilter as _, QueryOrder as _};
 
 use crate::entity::{access_token, authorization_code, consent, refresh_token};
 use crate::error::DbResultExt as _;
 use crate::{SeaStore, by_primary_key, from_json_strings, to_json_strings, truncate, truncate_opt};
+
+/// `token_family_revocations`: one row per revoked family (migration m20261203_000001).
+pub(crate) mod family_revocation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "token_family_revocations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub family_id: Uuid,
+        pub revoked_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
 
 fn code_from(m: authorization_code::Model) -> StoreResult<AuthorizationCode> {
     Ok(AuthorizationCode {
@@ -210,6 +233,18 @@ impl GrantStore for SeaStore {
 
     async fn revoke_token_family(&self, family: TokenFamilyId, now: DateTime<Utc>) -> StoreResult<u64> {
         let now = truncate(now);
+        // First the record, committed on its own, then the rows: a grant that inserts a token of
+        // this family after our UPDATEs took their snapshot reads the record after its insert.
+        // A family revoked before keeps its first time (DO NOTHING inserts no row: not an error).
+        let marker = family_revocation::ActiveModel { family_id: Set(family.0), revoked_at: Set(now) };
+        let recorded = family_revocation::Entity::insert(marker)
+            .on_conflict(OnConflict::column(family_revocation::Column::FamilyId).do_nothing().to_owned())
+            .exec_without_returning(self.db())
+            .await;
+        match recorded {
+            Ok(_) | Err(DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(crate::error::map_db_err(e)),
+        }
         let refresh = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
             .filter(refresh_token::Column::FamilyId.eq(family.0))
@@ -225,6 +260,11 @@ impl GrantStore for SeaStore {
             .await
             .store()?;
         Ok(refresh.rows_affected + access.rows_affected)
+    }
+
+    async fn find_family_revocation(&self, family: TokenFamilyId) -> StoreResult<Option<DateTime<Utc>>> {
+        let row = by_primary_key(family_revocation::Entity::find_by_id(family.0), self.db()).await.store()?;
+        Ok(row.map(|r| r.revoked_at))
     }
 
     async fn revoke_tokens_of(
@@ -304,6 +344,13 @@ impl GrantStore for SeaStore {
             .store()?;
         let access = access_token::Entity::delete_many()
             .filter(access_token::Column::ExpiresAt.lt(before))
+            .exec(self.db())
+            .await
+            .store()?;
+        // A family's record only has to outlive the requests in flight when it was written (seconds);
+        // the server purges with a cutoff a day back.
+        family_revocation::Entity::delete_many()
+            .filter(family_revocation::Column::RevokedAt.lt(before))
             .exec(self.db())
             .await
             .store()?;

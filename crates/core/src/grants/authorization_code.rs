@@ -6,12 +6,18 @@
 //! SHOULD revoke (when possible) all tokens previously issued based on that authorization code").
 //! What is left is checking that this client, with this redirect URI and this verifier, may
 //! redeem this code now.
+//!
+//! A replay may also arrive after the first redemption consumed the code but before it stored its
+//! tokens, when there is nothing yet to revoke. The replay's revocation records the family as
+//! revoked, and the first redemption reads that record after storing its tokens
+//! ([`insert_family_tokens`] explains the ordering): it then revokes them and answers
+//! `invalid_grant`, so the leaked code never wins.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::authorize::{ValidatedAuthorize, verify_pkce};
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::grants::refresh_token::NewFamily;
+use crate::grants::refresh_token::{NewFamily, insert_family_tokens};
 use crate::grants::{GrantContext, TokenRequest, TokenResponse};
 use crate::model::{AccountId, AuthorizationCode, Client, GrantType, SessionId, TokenFamilyId};
 use crate::scope::{OPENID, has_scope, join_scope};
@@ -25,6 +31,14 @@ pub const CODE_LIFETIME: Duration = Duration::seconds(60);
 
 /// Authentication methods of a password sign-in (RFC 8176 §2: `pwd`).
 pub const AMR_PASSWORD: &str = "pwd";
+
+/// The `amr` of the ID tokens of a grant (OIDC Core §2). Every sign-in is a password today, so
+/// neither codes nor refresh tokens record the method: the code grant and the refresh grant (OIDC
+/// Core §12.2: the refreshed ID token keeps the original authentication's claims) both take it from
+/// here. A second sign-in method must store its `amr` on the code and carry it on the family.
+pub fn authentication_methods() -> [String; 1] {
+    [AMR_PASSWORD.to_owned()]
+}
 
 /// A new authorization code for a validated request and the signed-in person: the clear value
 /// for the redirect, and the record (hash only) for the store.
@@ -157,7 +171,7 @@ pub async fn exchange<S: GrantStore + AccountStore + RoleStore + ?Sized>(
         ctx.now,
     )
     .map_err(OAuthError::server_error)?;
-    let amr = [AMR_PASSWORD.to_owned()];
+    let amr = authentication_methods();
     let id_token = if has_scope(&code.scopes, OPENID) {
         let request = IdTokenRequest {
             client,
@@ -188,21 +202,23 @@ pub async fn exchange<S: GrantStore + AccountStore + RoleStore + ?Sized>(
             ctx.now,
         )
     });
-    // Stored before they are handed out: a token nobody can revoke or introspect must not exist.
-    ctx.store.insert_access_token(access.record).await?;
-    let refresh_token = match refresh {
-        Some((secret, record)) => {
-            ctx.store.insert_refresh_token(record).await?;
-            Some(secret.expose().to_owned())
-        }
-        None => None,
-    };
+    let (refresh_token, refresh_record) = refresh.unzip();
+    // RFC 6749 §4.1.2: a replay racing this redemption (the code consumed, the tokens not stored
+    // yet) must still revoke them.
+    if let Some(revoked_at) =
+        insert_family_tokens(ctx.store, code.family_id, access.record, refresh_record, ctx.now).await?
+    {
+        return Err(invalid().with_detail(format!(
+            "code replayed during its redemption by client {}: family {} revoked at {revoked_at}, new tokens revoked",
+            client.id, code.family_id
+        )));
+    }
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",
         expires_in: access.expires_in,
         scope: Some(join_scope(&code.scopes)),
-        refresh_token,
+        refresh_token: refresh_token.map(|secret| secret.expose().to_owned()),
         id_token,
     })
 }

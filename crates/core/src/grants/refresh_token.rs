@@ -6,12 +6,17 @@
 //! included. The one exception is a short grace window for a client that legitimately raced two
 //! refreshes (two tabs, a retry after a lost response): inside it the second request is refused
 //! without burning the family.
+//!
+//! Every grant that issues tokens of a family stores them through [`insert_family_tokens`], which
+//! closes the window between consuming a code or token and storing what it yields: a revocation
+//! of the family in that window still ends every token of it.
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::error::{OAuthError, OAuthErrorCode};
+use crate::error::{OAuthError, OAuthErrorCode, StoreResult};
+use crate::grants::authorization_code::authentication_methods;
 use crate::grants::{GrantContext, TokenRequest, TokenResponse};
-use crate::model::{AccountId, Client, GrantType, RefreshToken, SessionId, TokenFamilyId};
+use crate::model::{AccessTokenRecord, AccountId, Client, GrantType, RefreshToken, SessionId, TokenFamilyId};
 use crate::scope::{OFFLINE_ACCESS, OPENID, has_scope, join_scope};
 use crate::secret::{Secret, TokenHash};
 use crate::store::{AccountStore, Consumed, GrantStore, RoleStore};
@@ -185,6 +190,43 @@ pub fn check_refresh(
     }
 }
 
+/// Stores the tokens a grant is about to hand out, all of `family`, then checks that the family was
+/// not revoked meanwhile. Returns when it was revoked if it was: the caller then hands nothing out
+/// (`invalid_grant`); the tokens just stored are revoked here.
+///
+/// The window: the grant consumed its code or parent refresh token, and only now stores the new
+/// tokens. A replay of the code or a reuse of the parent (or `/revoke`) may revoke the family at any
+/// moment in between, when its UPDATEs cannot see rows that do not exist yet. So the two sides
+/// order their statements, each of which commits on its own and sees everything committed before
+/// it starts (SQLite: one writer at a time; PostgreSQL: read committed, a snapshot per statement):
+///
+/// - `revoke_token_family` commits the family's revocation record, then updates the token rows;
+/// - this function commits the token rows, then reads the revocation record.
+///
+/// If the revoker's UPDATE started after our inserts committed, it revoked our rows. Otherwise it
+/// started before they committed, hence after its record committed, and our read, which follows
+/// our inserts, sees the record: we revoke our own rows. Either way no token of a revoked family
+/// stays valid, with no lock, on one node or many sharing the database. A node that dies between
+/// the inserts and the read handed nothing out.
+pub async fn insert_family_tokens<S: GrantStore + ?Sized>(
+    store: &S,
+    family: TokenFamilyId,
+    access: AccessTokenRecord,
+    refresh: Option<RefreshToken>,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<DateTime<Utc>>> {
+    // Stored before they are handed out: a token nobody can revoke or introspect must not exist.
+    store.insert_access_token(access).await?;
+    if let Some(refresh) = refresh {
+        store.insert_refresh_token(refresh).await?;
+    }
+    let revoked = store.find_family_revocation(family).await?;
+    if revoked.is_some() {
+        store.revoke_token_family(family, now).await?;
+    }
+    Ok(revoked)
+}
+
 /// The refresh token grant (RFC 6749 §6): consume, check, rotate, issue.
 pub async fn exchange<S: GrantStore + AccountStore + RoleStore + ?Sized>(
     ctx: &GrantContext<'_, S>,
@@ -258,8 +300,9 @@ pub async fn exchange<S: GrantStore + AccountStore + RoleStore + ?Sized>(
         ctx.now,
     )
     .map_err(OAuthError::server_error)?;
-    // OIDC Core §12.2: an ID token comes back when the grant includes openid; auth_time stays the
-    // original authentication's, and there is no nonce (none was sent with this request).
+    // OIDC Core §12.2: an ID token comes back when the grant includes openid; auth_time and amr
+    // stay the original authentication's, and there is no nonce (none was sent with this request).
+    let amr = authentication_methods();
     let id_token = if has_scope(&scopes, OPENID) {
         let request = IdTokenRequest {
             client,
@@ -270,15 +313,22 @@ pub async fn exchange<S: GrantStore + AccountStore + RoleStore + ?Sized>(
             nonce: None,
             access_token: Some(&access.token),
             session_id: token.session_id,
-            amr: &[],
+            amr: &amr,
         };
         Some(issue_id_token(ctx.keys, ctx.settings, ctx.issuer, &request, ctx.now).map_err(OAuthError::server_error)?.0)
     } else {
         None
     };
-    // Stored before they are handed out: a token nobody can revoke or introspect must not exist.
-    ctx.store.insert_access_token(access.record).await?;
-    ctx.store.insert_refresh_token(new_token).await?;
+    // RFC 9700 §4.14.2: a reuse of the parent (or its revocation) racing this rotation revokes the
+    // family; then the child must die with it, not outlive it.
+    if let Some(revoked_at) =
+        insert_family_tokens(ctx.store, token.family_id, access.record, Some(new_token), ctx.now).await?
+    {
+        return Err(invalid().with_detail(format!(
+            "family {} was revoked at {revoked_at} during this rotation; the new tokens are revoked",
+            token.family_id
+        )));
+    }
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",
