@@ -3,8 +3,8 @@
 //! latency of cheap endpoints with and without that flood.
 //!
 //! Why a program of our own: `oha`/`wrk` replay one fixed request, but every sign-in needs a fresh
-//! CSRF token and the cookie it is bound to. Talks to the given base URL only (loopback in the
-//! script); every loop is bounded by a count and a deadline.
+//! CSRF token and the cookie it is bound to. Talks to the given base URL only (loopback, anything
+//! else is refused); every loop is bounded by a count and a deadline. Shares `load_common.rs` with `flow_load.rs`.
 //!
 //! Usage: `login_load --base-url URL --accounts N [--prefix bench] [--password-file FILE]
 //! [--concurrency 8,200] [--seconds 30] [--max-logins 20000] [--probe /healthz] [--forwarded-for]`
@@ -15,14 +15,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use tokio::sync::Mutex;
+
+#[path = "load_common.rs"]
+mod common;
+
+use common::{Accounts, Args, Outcome, ms, percentile, sign_in};
 
 struct Options {
     base_url: String,
-    accounts: usize,
-    prefix: String,
-    password: String,
+    accounts: Accounts,
     concurrency: Vec<usize>,
     seconds: u64,
     max_logins: usize,
@@ -35,33 +38,32 @@ struct Options {
 fn options() -> anyhow::Result<Options> {
     let mut o = Options {
         base_url: String::new(),
-        accounts: 0,
-        prefix: "bench".to_owned(),
-        password: String::new(),
+        accounts: Accounts { prefix: "bench".to_owned(), count: 0, password: String::new() },
         concurrency: vec![8, 200],
         seconds: 30,
         max_logins: 20_000,
         probes: Vec::new(),
         forwarded_for: false,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+    let mut args = Args::from_env();
+    while let Some(arg) = args.next_flag() {
         match arg.as_str() {
-            "--base-url" => o.base_url = value()?.trim_end_matches('/').to_owned(),
-            "--accounts" => o.accounts = value()?.parse()?,
-            "--prefix" => o.prefix = value()?,
-            "--password-file" => o.password = std::fs::read_to_string(value()?)?.trim_end_matches('\n').to_owned(),
-            "--concurrency" => o.concurrency = value()?.split(',').map(str::parse).collect::<Result<_, _>>()?,
-            "--seconds" => o.seconds = value()?.parse()?,
-            "--max-logins" => o.max_logins = value()?.parse()?,
-            "--probe" => o.probes.push(value()?),
+            "--base-url" => o.base_url = common::loopback_base_url(&args.value(&arg)?)?,
+            "--accounts" => o.accounts.count = args.parse(&arg)?,
+            "--prefix" => o.accounts.prefix = args.value(&arg)?,
+            "--password-file" => o.accounts.password = Accounts::read_password(&args.value(&arg)?)?,
+            "--concurrency" => {
+                o.concurrency = args.value(&arg)?.split(',').map(str::parse).collect::<Result<_, _>>()?
+            }
+            "--seconds" => o.seconds = args.parse(&arg)?,
+            "--max-logins" => o.max_logins = args.parse(&arg)?,
+            "--probe" => o.probes.push(args.value(&arg)?),
             "--forwarded-for" => o.forwarded_for = true,
             other => bail!("unknown argument {other}"),
         }
     }
     anyhow::ensure!(
-        !o.base_url.is_empty() && o.accounts > 0 && !o.password.is_empty(),
+        !o.base_url.is_empty() && o.accounts.count > 0 && !o.accounts.password.is_empty(),
         "need --base-url, --accounts, --password-file"
     );
     anyhow::ensure!(o.seconds <= 600 && o.max_logins <= 1_000_000, "bounded runs only");
@@ -71,73 +73,8 @@ fn options() -> anyhow::Result<Options> {
     Ok(o)
 }
 
-/// How one sign-in ended.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Outcome {
-    Success,
-    /// 503 from the bounded hashing queue; `true` when it carried `Retry-After`.
-    Busy(bool),
-    Throttled,
-    Other(String),
-}
-
-/// The value of the hidden `csrf_token` input, whatever the attribute order.
-fn csrf_token(html: &str) -> Option<String> {
-    html.split("<input").skip(1).map(|tag| tag.split('>').next().unwrap_or_default()).find_map(|tag| {
-        if !tag.contains("name=\"csrf_token\"") {
-            return None;
-        }
-        let value = tag.split("value=\"").nth(1)?;
-        Some(value.split('"').next()?.to_owned())
-    })
-}
-
-/// `name=value` of every `Set-Cookie`, as a `Cookie` header; the CSRF token is bound to them.
-fn cookies(res: &reqwest::Response) -> String {
-    let pairs = res.headers().get_all(reqwest::header::SET_COOKIE).iter();
-    pairs.filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned)).collect::<Vec<_>>().join("; ")
-}
-
 async fn login(http: &reqwest::Client, o: &Options, n: usize) -> anyhow::Result<Outcome> {
-    let user = format!("{}{:05}", o.prefix, n % o.accounts);
-    // A private address per sign-in; the server believes it only when it trusts 127.0.0.1 as a proxy.
-    let ip = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
-    let with_ip = |req: reqwest::RequestBuilder| if o.forwarded_for { req.header("x-forwarded-for", &ip) } else { req };
-
-    let res = with_ip(http.get(format!("{}/login", o.base_url))).send().await?;
-    if res.status() != 200 {
-        return Ok(Outcome::Other(format!("GET /login {}", res.status())));
-    }
-    let cookie = cookies(&res);
-    let html = res.text().await?;
-    let Some(token) = csrf_token(&html) else { bail!("no csrf_token on /login") };
-    let form = [("login", user.as_str()), ("password", &o.password), ("csrf_token", &token), ("return_to", "/account")];
-    let res = with_ip(http.post(format!("{}/login", o.base_url)))
-        .header(reqwest::header::COOKIE, cookie)
-        .header(reqwest::header::ORIGIN, &o.base_url)
-        .form(&form)
-        .send()
-        .await?;
-    let status = res.status().as_u16();
-    let location = res.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    Ok(match status {
-        302 | 303 if location.ends_with("/account") => Outcome::Success,
-        503 => Outcome::Busy(res.headers().contains_key(reqwest::header::RETRY_AFTER)),
-        429 => Outcome::Throttled,
-        _ => Outcome::Other(format!("POST /login {status} {location}")),
-    })
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    sign_in(http, &o.base_url, &o.accounts, n, o.forwarded_for).await
 }
 
 /// Latencies of one probe path, and how many answers were not 200.
