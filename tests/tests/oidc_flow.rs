@@ -2,7 +2,9 @@
 //! the `openidconnect` crate as the relying party and reqwest (cookie store on, redirects off) as
 //! the browser: discovery, an authorization URL with PKCE and a nonce, sign-in through the real
 //! `/login` page, consent, code exchange, ID token verification, userinfo, refresh, introspection,
-//! revocation and RP-initiated logout (after which `prompt=none` gives `login_required`).
+//! revocation and RP-initiated logout (after which `prompt=none` gives `login_required`). Also: a
+//! password change required by an administrator interrupts the flow (no code, `prompt=none` gives
+//! `interaction_required`) and the flow resumes after the change, ending at the client with a code.
 //!
 //! The server keeps its default issuer (`http://127.0.0.1:8080`) while it listens on a random port,
 //! so both HTTP clients send every request to the real address: the issuer, the discovery
@@ -292,6 +294,153 @@ async fn scenario(db: Db) {
     assert_eq!(query_param(&location.unwrap(), "error").as_deref(), Some("login_required"));
 }
 
+/// The secret `latchkey clients add` prints once.
+fn printed_secret(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.split("store it now): ").nth(1))
+        .expect("the secret is printed once")
+        .trim()
+        .to_owned()
+}
+
+/// An account whose administrator requires a new password, created through the admin API.
+async fn account_with_required_change(server: &Server, db: &Db, username: &str) {
+    let args = [
+        "clients",
+        "add",
+        "ops-bot",
+        "--redirect-uri",
+        "https://ops.example/unused",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "latchkey:admin",
+    ];
+    let out = run_cli(server.data_dir(), db, &args, "").unwrap();
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(server.url("/token"))
+        .basic_auth("ops-bot", Some(printed_secret(&out.stdout)))
+        .form(&[("grant_type", "client_credentials"), ("scope", "latchkey:admin")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = http
+        .post(server.url("/admin/api/v1/accounts"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({
+            "username": username,
+            "email": format!("{username}@example.com"),
+            "password": PASSWORD,
+            "require_password_change": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED, "{}", created.text().await.unwrap());
+}
+
+async fn required_change_scenario(db: Db) {
+    const NEW_PASSWORD: &str = "copper-lantern-meadow-204";
+    let server = Server::start(db.clone(), &[]).unwrap();
+    let secret = setup(&server, &db);
+    account_with_required_change(&server, &db, "carol").await;
+    let http = rp_http(server.base_url.clone());
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(ISSUER.into()).unwrap(), &http).await.unwrap();
+    let client =
+        CoreClient::from_provider_metadata(metadata, ClientId::new("rp-web".into()), Some(ClientSecret::new(secret)))
+            .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, state, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    // Sign-in with the old password leads to the password page, the authorization request kept.
+    let browser = Browser::new(&server);
+    let (_, location, _) = browser.get(auth_url.as_str()).await;
+    let (status, _, page) = browser.get(&location.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (csrf, return_to) = (hidden(&page, "csrf_token"), hidden(&page, "return_to"));
+    let (status, location, _) = browser
+        .post("/login", &[("csrf_token", &csrf), ("return_to", &return_to), ("login", "carol"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let password_page = location.unwrap();
+    assert_eq!(password_page, format!("/account/password?return_to={}", url_encode(&return_to)));
+
+    // Meanwhile the authorization request gives no code: interaction_required under prompt=none,
+    // the password page otherwise; nor does the rest of the account console open.
+    let (silent, _, _) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_prompt(CoreAuthPrompt::None)
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let (status, location, _) = browser.get(silent.as_str()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = location.unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(query_param(&location, "error").as_deref(), Some("interaction_required"));
+    assert_eq!(query_param(&location, "code"), None);
+    let (_, location, _) = browser.get(&return_to).await;
+    assert_eq!(location.as_deref(), Some(password_page.as_str()));
+    let (_, location, _) = browser.get("/account/sessions").await;
+    assert_eq!(location.as_deref(), Some("/account/password?return_to=%2Faccount%2Fsessions"));
+
+    // The change resumes the request: consent, then the client gets a code that works.
+    let (status, _, page) = browser.get(&password_page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Your administrator asks you to choose a new password"), "{page}");
+    assert_eq!(hidden(&page, "return_to"), return_to);
+    let (status, location, body) = browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf_token", &hidden(&page, "csrf_token")),
+                ("return_to", &return_to),
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+                ("new_password_confirm", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(location.as_deref(), Some(return_to.as_str()));
+    let (status, _, consent) = browser.get(&return_to).await;
+    assert_eq!(status, StatusCode::OK, "{consent}");
+    let (_, location, _) = browser
+        .post(
+            "/consent",
+            &[
+                ("csrf_token", &hidden(&consent, "csrf_token")),
+                ("request", &hidden(&consent, "request")),
+                ("issued_at", &hidden(&consent, "issued_at")),
+                ("ticket", &hidden(&consent, "ticket")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let callback = location.unwrap();
+    assert!(callback.starts_with(REDIRECT), "{callback}");
+    assert_eq!(query_param(&callback, "state").as_deref(), Some(state.secret().as_str()));
+    let code = query_param(&callback, "code").unwrap();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let claims = tokens.id_token().expect("an ID token").claims(&client.id_token_verifier(), &nonce).unwrap();
+    assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("carol"));
+}
+
 fn url_encode(s: &str) -> String {
     Url::parse_with_params("http://x/", &[("v", s)]).unwrap().query().unwrap().trim_start_matches("v=").to_owned()
 }
@@ -305,5 +454,17 @@ async fn oidc_flow_on_sqlite() {
 async fn oidc_flow_on_postgres() {
     let Some(pg) = TempPostgres::create().await else { return };
     scenario(Db::Url(pg.url.clone())).await;
+    pg.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_required_password_change_interrupts_and_resumes_the_flow_on_sqlite() {
+    required_change_scenario(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_required_password_change_interrupts_and_resumes_the_flow_on_postgres() {
+    let Some(pg) = TempPostgres::create().await else { return };
+    required_change_scenario(Db::Url(pg.url.clone())).await;
     pg.drop_db().await;
 }
