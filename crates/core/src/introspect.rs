@@ -14,7 +14,7 @@ use crate::jws::{Expect, KeyRing};
 use crate::model::{Account, AccountId, Client};
 use crate::scope::join_scope;
 use crate::secret::TokenHash;
-use crate::store::{AccessTokenWithAccount, AccountStore, BearerStore, GrantStore};
+use crate::store::{AccessTokenWithAccount, BearerStore, GrantStore};
 use crate::tokens::{ACCESS_TOKEN_TYP, AccessTokenClaims, verify_access_token};
 
 /// An introspection response (RFC 7662 §2.2). Inactive tokens are `{"active": false}` and nothing else.
@@ -66,7 +66,7 @@ fn live_username(account_id: Option<AccountId>, account: Option<Account>) -> Res
 
 /// RFC 7662 §2.2. `caller` is the authenticated client: it sees its own tokens, and a resource
 /// server registered as a client sees tokens whose `aud` is its client id.
-pub async fn introspect<S: GrantStore + BearerStore + AccountStore + ?Sized>(
+pub async fn introspect<S: GrantStore + BearerStore + ?Sized>(
     store: &S,
     ring: &KeyRing,
     issuer: &str,
@@ -104,7 +104,7 @@ pub async fn introspect<S: GrantStore + BearerStore + AccountStore + ?Sized>(
             jti: Some(jti),
         });
     }
-    let Some(refresh) = store.find_refresh_token(&TokenHash::of(token)).await? else {
+    let Some((refresh, account)) = store.find_refresh_token_with_account(&TokenHash::of(token)).await? else {
         return Ok(Introspection::inactive());
     };
     // A used refresh token has been rotated away: only its successor is active.
@@ -115,7 +115,6 @@ pub async fn introspect<S: GrantStore + BearerStore + AccountStore + ?Sized>(
     if dead || refresh.client_id != caller.id {
         return Ok(Introspection::inactive());
     }
-    let account = store.find_account(refresh.account_id).await?;
     let Ok(username) = live_username(Some(refresh.account_id), account) else {
         return Ok(Introspection::inactive());
     };

@@ -179,6 +179,12 @@ pub trait BearerStore: Send + Sync {
         jti: &str,
         with_roles: bool,
     ) -> StoreResult<Option<AccessTokenWithAccount>>;
+    /// The refresh token of `token_hash` with its account (`None` when the account is gone), in one
+    /// round trip (introspection of a refresh token).
+    async fn find_refresh_token_with_account(
+        &self,
+        token_hash: &TokenHash,
+    ) -> StoreResult<Option<(RefreshToken, Option<Account>)>>;
 }
 
 #[async_trait]

@@ -1,5 +1,6 @@
 //! The hot path of the endpoints that accept an access token (userinfo, introspection): the `jti`
-//! record with its account, and the account's role names when asked, in one query.
+//! record with its account, and the account's role names when asked, in one query; and a refresh
+//! token with its account, for introspection.
 //!
 //! One `SELECT` with LEFT JOINs instead of one query per table: each query costs a round trip on
 //! PostgreSQL and a hop to the SQLite worker thread, which cost more than the lookups themselves.
@@ -9,16 +10,17 @@
 
 use async_trait::async_trait;
 use latchkey_core::error::StoreResult;
-use latchkey_core::model::Account;
+use latchkey_core::model::{Account, RefreshToken};
+use latchkey_core::secret::TokenHash;
 use latchkey_core::store::{AccessTokenWithAccount, BearerStore};
 use sea_orm::{
     EntityTrait, FromQueryResult, JoinType, QueryOrder as _, QuerySelect as _, QueryTrait as _, RelationDef,
 };
 
 use crate::SeaStore;
-use crate::entity::{access_token, account, account_role, role};
+use crate::entity::{access_token, account, account_role, refresh_token, role};
 use crate::error::DbResultExt as _;
-use crate::grants::access_from;
+use crate::grants::{access_from, refresh_from};
 
 /// `access_tokens.account_id = accounts.id` (relations are not declared on the entities).
 fn token_account() -> RelationDef {
@@ -90,6 +92,24 @@ impl BearerStore for SeaStore {
         let Some(first) = rows.next() else { return Ok(None) };
         let roles = first.role_name.into_iter().chain(rows.filter_map(|r| r.role_name)).collect();
         assemble(first.token, first.account, roles).map(Some)
+    }
+
+    async fn find_refresh_token_with_account(
+        &self,
+        token_hash: &TokenHash,
+    ) -> StoreResult<Option<(RefreshToken, Option<Account>)>> {
+        let holder = refresh_token::Entity::belongs_to(account::Entity)
+            .from(refresh_token::Column::AccountId)
+            .to(account::Column::Id)
+            .into();
+        let rows = refresh_token::Entity::find_by_id(token_hash.as_str().to_owned())
+            .join(JoinType::LeftJoin, holder)
+            .select_also(account::Entity)
+            .all(self.db())
+            .await
+            .store()?;
+        let Some((token, account)) = rows.into_iter().next() else { return Ok(None) };
+        Ok(Some((refresh_from(token)?, account.map(Account::from))))
     }
 }
 

@@ -61,7 +61,7 @@ fn code_from(m: authorization_code::Model) -> StoreResult<AuthorizationCode> {
     })
 }
 
-fn refresh_from(m: refresh_token::Model) -> StoreResult<RefreshToken> {
+pub(crate) fn refresh_from(m: refresh_token::Model) -> StoreResult<RefreshToken> {
     Ok(RefreshToken {
         token_hash: TokenHash::from_stored(m.token_hash),
         family_id: TokenFamilyId(m.family_id),

@@ -1,7 +1,8 @@
 //! `BearerStore::find_access_token_with_account` (the userinfo and introspection hot path), on
 //! SQLite and PostgreSQL: the record, its account and its roles in one query, and the same answers
 //! as the separate lookups it replaces (`find_access_token`, `find_account`, `roles_of`) for an
-//! active, revoked, expired or unknown token, a deleted or disabled account, with and without roles.
+//! active, revoked, expired or unknown token, a deleted or disabled account, with and without roles;
+//! and `find_refresh_token_with_account`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, Utc};
@@ -158,6 +159,48 @@ async fn reports_revoked_expired_disabled_and_deleted(store: &SeaStore) {
     assert!(one_query(store, "dave-at", false).await.is_none());
 }
 
+/// A refresh token with its account in one query: the same as `find_refresh_token` then `find_account`.
+async fn finds_refresh_token_and_account(store: &SeaStore) {
+    let rp = store.insert_client(client("rp")).await.unwrap().id;
+    let erin = store.insert_account(new_account("erin"), t0()).await.unwrap();
+    let token = RefreshToken {
+        token_hash: TokenHash::of("erin-refresh"),
+        family_id: TokenFamilyId::new(),
+        parent_hash: None,
+        client_id: rp.clone(),
+        account_id: erin.id,
+        session_id: None,
+        scopes: vec!["openid".to_owned(), "offline_access".to_owned()],
+        auth_time: t0(),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(30),
+        family_expires_at: t0() + Duration::days(90),
+        used_at: None,
+        revoked_at: None,
+    };
+    store.insert_refresh_token(token.clone()).await.unwrap();
+    let separately = |hash: TokenHash| async move {
+        let token = store.find_refresh_token(&hash).await.unwrap()?;
+        let account = store.find_account(token.account_id).await.unwrap();
+        Some((token, account))
+    };
+
+    let found = store.find_refresh_token_with_account(&token.token_hash).await.unwrap();
+    assert_eq!(found, separately(token.token_hash.clone()).await);
+    let (stored, account) = found.expect("erin's refresh token");
+    assert_eq!((stored.account_id, stored.expires_at), (erin.id, micros(token.expires_at)));
+    assert_eq!(account.map(|a| a.username), Some("erin".to_owned()));
+
+    assert_eq!(store.find_refresh_token_with_account(&TokenHash::of("unknown")).await.unwrap(), None);
+
+    store.set_account_disabled(erin.id, true, t0()).await.unwrap();
+    let (_, account) = store.find_refresh_token_with_account(&token.token_hash).await.unwrap().unwrap();
+    assert!(account.is_some_and(|a| a.disabled));
+
+    assert!(store.delete_account(erin.id).await.unwrap());
+    assert_eq!(store.find_refresh_token_with_account(&token.token_hash).await.unwrap(), None, "gone with its account");
+}
+
 macro_rules! both {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -186,4 +229,4 @@ macro_rules! both {
     };
 }
 
-both!(finds_token_account_and_roles, reports_revoked_expired_disabled_and_deleted);
+both!(finds_token_account_and_roles, reports_revoked_expired_disabled_and_deleted, finds_refresh_token_and_account);
