@@ -2,9 +2,11 @@
 //! PostgreSQL: every admin route walked as an anonymous visitor and as a signed-in non-admin (the
 //! list of routes is read from the router's source, so a new route cannot be left out); the API
 //! with client_credentials tokens with and without `latchkey:admin`, and with people's tokens;
-//! each console operation with its CSRF form, confirmation step and message; disabling an account
-//! ending its session and revoking its tokens; the first-administrator setup link; and search and
-//! deep pages over 100,000 accounts seeded through the store.
+//! each console operation with its CSRF form, confirmation step and message; the confirmation
+//! pages of disabling, setting a password and ending sessions (what they say, and that loading
+//! one changes nothing); disabling an account ending its session and revoking its tokens; the
+//! first-administrator setup link; and search and deep pages over 100,000 accounts seeded through
+//! the store.
 //!
 //! reqwest with a cookie store and no redirects plays the browser.
 
@@ -43,6 +45,11 @@ impl Page {
 
     fn no_store(&self) -> bool {
         self.headers.get("cache-control").and_then(|v| v.to_str().ok()) == Some("no-store")
+    }
+
+    /// The body with tera's escaping of `/`, `'`, `"` and `&` undone, to look for text and URLs.
+    fn text(&self) -> String {
+        self.body.replace("&#x2F;", "/").replace("&#x27;", "'").replace("&quot;", "\"").replace("&amp;", "&")
     }
 }
 
@@ -364,6 +371,12 @@ async fn every_admin_route_refuses_anonymous_and_non_admins(server: &Server) {
         }
     }
     assert!(walked >= 40, "walked {walked} routes");
+    // The confirmation pages of the destructive account actions are among them.
+    for confirmation in ["disable", "password", "sessions/end", "sessions/end-all", "delete"] {
+        let pattern = format!("/admin/accounts/{{id}}/{confirmation}");
+        assert!(routes.iter().any(|(m, p)| m == "GET" && *p == pattern), "GET {pattern} is walked");
+        assert!(routes.iter().any(|(m, p)| m == "POST" && *p == pattern), "POST {pattern} is walked");
+    }
 
     // Nothing changed on the way.
     let (_, bob_now) = api.get(&format!("/admin/api/v1/accounts/{bob}")).await;
@@ -792,6 +805,141 @@ async fn console_operations(server: &Server) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Confirmation pages
+// ---------------------------------------------------------------------------------------------
+
+/// The links of the account page to end one session each.
+fn session_end_links(body: &str) -> Vec<String> {
+    body.match_indices("href=\"")
+        .map(|(i, m)| body[i + m.len()..].split('"').next().unwrap().to_owned())
+        .filter(|href| href.contains("/sessions/end?session_id="))
+        .collect()
+}
+
+/// Whether this browser is still signed in.
+async fn signed_in(browser: &Browser) -> bool {
+    browser.get("/account").await.status == StatusCode::OK
+}
+
+/// Disabling an account, setting its password and ending its sessions each go through a page that
+/// says what will happen, carries a CSRF token and posts to the unchanged route; loading it alone
+/// changes nothing.
+async fn destructive_account_actions_ask_first(server: &Server) {
+    add_user(server, "root", true);
+    add_user(server, "alice", false);
+    let admin = Browser::new(server);
+    admin.login("root", PASSWORD).await;
+    let (laptop, phone) = (Browser::new(server), Browser::new(server));
+    laptop.login("alice", PASSWORD).await;
+    phone.login("alice", PASSWORD).await;
+    let alice = first_account_link(&admin.get("/admin/accounts?q=alice").await.body);
+
+    // The account page links to the confirmation pages; only enabling would post from it.
+    let page = admin.get(&alice).await;
+    for confirmation in ["disable", "password", "sessions/end-all"] {
+        assert!(page.body.contains(&format!("href=\"{alice}/{confirmation}\"")), "{confirmation}: {}", page.body);
+        assert!(!page.body.contains(&format!("action=\"{alice}/{confirmation}\"")), "{confirmation}");
+    }
+    assert!(!page.body.contains("/sessions/end\""), "no one-click form ends a session");
+    let ends = session_end_links(&page.body);
+    assert_eq!(ends.len(), 2, "{}", page.body);
+
+    // Each page: what happens in plain words, a CSRF token, the action and Cancel back to the account.
+    let cases = [
+        (
+            "disable",
+            "Disable alice (alice@example.com)? Their 2 active sessions end; their tokens are revoked and they \
+             cannot sign in until the account is enabled again.",
+            "Disable the account",
+        ),
+        (
+            "sessions/end-all",
+            "End every session of alice (alice@example.com)? Their 2 active sessions end: each browser they are \
+             signed in with is signed out at its next request. The account stays enabled",
+            "End all sessions",
+        ),
+        (
+            "password",
+            "Set a new password for alice (alice@example.com)? Their 2 active sessions end: they sign in again \
+             with the new password.",
+            "Set the password",
+        ),
+    ];
+    for (action, message, button) in cases {
+        let page = admin.get(&format!("{alice}/{action}")).await;
+        assert_eq!(page.status, StatusCode::OK, "GET {action}: {}", page.body);
+        assert!(page.no_store());
+        let text = page.text();
+        assert!(text.contains(message), "{action}: {text}");
+        assert_eq!(page.csrf_token().len(), 43, "{action}: a CSRF token for the form");
+        assert!(
+            text.contains(&format!("<form method=\"post\" action=\"{alice}/{action}\" id=\"confirm-form\">")),
+            "{text}"
+        );
+        assert!(text.contains(&format!(">{button}</button><a href=\"{alice}\" id=\"cancel\">Cancel</a>")), "{text}");
+    }
+    let page = admin.get(&format!("{alice}/password")).await;
+    assert!(page.body.contains("type=\"password\"") && page.body.contains("name=\"require_change\""));
+    assert!(!page.body.contains("This is your own account"));
+    let root = first_account_link(&admin.get("/admin/accounts?q=root").await.body);
+    let page = admin.get(&format!("{root}/password")).await;
+    assert!(page.body.contains("This is your own account: the session you are using ends too."), "{}", page.body);
+
+    // One session: the page names it and carries its id.
+    let page = admin.get(&ends[0]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let text = page.text();
+    assert!(text.contains("End the session of alice (alice@example.com) signed in at "), "{text}");
+    assert!(text.contains("That browser is signed out at its next request; their other sessions"), "{text}");
+    assert!(text.contains(&format!("action=\"{alice}/sessions/end\"")), "{text}");
+    assert!(text.contains(&format!("<a href=\"{alice}\" id=\"cancel\">Cancel</a>")));
+    let session_id = hidden(&page.body, "session_id");
+    assert!(ends[0].ends_with(&session_id));
+    let page = admin.get(&format!("{alice}/sessions/end?session_id=nonsense")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("The session to end is missing."), "{}", page.body);
+    let page = admin.get(&format!("{alice}/sessions/end?session_id=0192e0b4-5b8a-7000-8000-000000000000")).await;
+    assert_eq!(page.location(), alice);
+    assert!(admin.follow(page).await.body.contains("This session has already ended."));
+
+    // Loading the pages changed nothing: alice is enabled and still signed in twice.
+    assert!(signed_in(&laptop).await && signed_in(&phone).await);
+    let page = admin.get(&alice).await;
+    assert_eq!(by_id(&page.body, "status"), "active");
+    assert_eq!(session_end_links(&page.body).len(), 2);
+    // The POST routes still refuse a form without a CSRF token.
+    assert_eq!(admin.post(&format!("{alice}/disable"), &[]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(admin.post(&format!("{alice}/sessions/end-all"), &[]).await.status, StatusCode::FORBIDDEN);
+
+    // Confirming one session ends that one only.
+    let fields = [("session_id", session_id.as_str())];
+    let page = admin.follow(admin.submit(&ends[0], &format!("{alice}/sessions/end"), &fields).await).await;
+    assert!(page.body.contains("The session has been ended."), "{}", page.body);
+    let still = [signed_in(&laptop).await, signed_in(&phone).await];
+    assert_eq!(still.iter().filter(|s| **s).count(), 1, "{still:?}");
+
+    // A refused password comes back to the password page, with the reason.
+    let path = format!("{alice}/password");
+    let page = admin.submit(&path, &path, &[("password", "short")]).await;
+    assert_eq!(page.location(), path);
+    let page = admin.follow(page).await;
+    assert!(page.body.contains("flash error") && page.body.contains("at least"), "{}", page.body);
+    assert!(page.body.contains("Their 1 active session ends"));
+
+    // Disabling from its page, with the page's own token.
+    let page = admin.get(&format!("{alice}/disable")).await;
+    assert!(page.body.contains("Their 1 active session ends;"), "{}", page.body);
+    let page = admin.follow(admin.submit(&format!("{alice}/disable"), &format!("{alice}/disable"), &[]).await).await;
+    assert!(page.body.contains("alice is disabled: 1 session(s) ended"), "{}", page.body);
+    assert_eq!(by_id(&page.body, "status"), "disabled");
+    assert!(!signed_in(&laptop).await && !signed_in(&phone).await);
+    // Enabling is one click on the account page.
+    assert!(page.body.contains("id=\"enable-form\"") && !page.body.contains("id=\"disable-link\""));
+    let page = admin.follow(admin.submit(&alice, &format!("{alice}/enable"), &[]).await).await;
+    assert!(page.body.contains("alice is enabled again"));
+}
+
+// ---------------------------------------------------------------------------------------------
 // First administrator
 // ---------------------------------------------------------------------------------------------
 
@@ -978,7 +1126,12 @@ macro_rules! both {
     };
 }
 
-both!(every_admin_route_refuses_anonymous_and_non_admins, api_operations_and_tokens, console_operations);
+both!(
+    every_admin_route_refuses_anonymous_and_non_admins,
+    api_operations_and_tokens,
+    console_operations,
+    destructive_account_actions_ask_first
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_admin_setup_link_on_sqlite() {

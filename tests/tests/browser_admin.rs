@@ -1,8 +1,8 @@
 //! The admin console in headless Chromium, with a screenshot of every page in
 //! `tests/output/screenshots/<test>/`: the first-administrator setup link; registering a client in
 //! the console and signing in to it with the `openidconnect` crate as the relying party (ID token
-//! verified, `roles` claim present); and disabling an account while its owner watches their session
-//! end in another browser.
+//! verified, `roles` claim present); and disabling an account, through its confirmation page, while
+//! its owner watches their session end in another browser.
 //!
 //! HTTP-level tests (tests/admin.rs) cover each rule on both databases; these check that the real
 //! pages work as a whole in a real browser.
@@ -193,9 +193,21 @@ async fn disabling_an_account_ends_its_session_in_chromium() {
     admin.screenshot("accounts-search").await.unwrap();
     let href = admin.attr("#accounts tbody a", "href").await.unwrap().unwrap();
     admin.click_link(&href).await.unwrap();
-    admin.wait_for("#disable-form").await.unwrap();
+    admin.wait_for("#disable-link").await.unwrap();
     assert!(admin.exists("#sessions").await.unwrap(), "the victim's session is listed");
     admin.screenshot("account-before").await.unwrap();
+
+    // Disabling asks first, saying what it cuts off; nothing has happened yet.
+    let confirm = admin.attr("#disable-link", "href").await.unwrap().unwrap();
+    admin.click_link(&confirm).await.unwrap();
+    admin.wait_for("#confirm-form").await.unwrap();
+    assert_eq!(admin.path().await.unwrap(), format!("{href}/disable"));
+    let text = admin.text("#confirm-message").await.unwrap();
+    assert!(text.contains("Disable victim (victim@example.com)? Their 1 active session ends;"), "{text}");
+    assert!(text.contains("they cannot sign in until the account is enabled again"), "{text}");
+    admin.screenshot("disable-confirmation").await.unwrap();
+    victim.open("/account").await.unwrap();
+    victim.wait_for_path("/account").await.unwrap();
     admin.click_button("Disable the account").await.unwrap();
     admin.wait_for("#enable-form").await.unwrap();
     let text = admin.page_text().await.unwrap();

@@ -44,6 +44,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "idp/admin/keys.html",
     "idp/admin/audit.html",
     "idp/admin/confirm.html",
+    "idp/admin/account_password.html",
     "idp/admin/setup.html",
     "idp/admin/_pager.html",
 ];

@@ -1,20 +1,18 @@
 //! Console pages for accounts: list and search, create, view and edit, disable, passwords,
-//! sessions, delete (after a confirmation page).
+//! sessions, delete. Disabling, setting a password, ending sessions and deleting each ask first,
+//! on a GET page at the path their form posts to, saying what will be cut off.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::response::Response;
-use latchkey_core::model::{AccountId, SessionId};
+use latchkey_core::model::{Account, AccountId, Session, SessionId};
 use serde::{Deserialize, Serialize};
 use tera::Context;
-use tower_cookies::Cookies;
 
-use super::guard::AdminSession;
-use super::{Fields, Pager, done, failed, page, page_offset, paths, when};
+use super::{Confirm, Console, Fields, Hidden, Pager, page_offset, paths, when};
 use crate::http::error::PageError;
 use crate::http::extract::{CsrfForm, CsrfToken, PageQuery};
 use crate::service::accounts::{self, NewAccountInput, ProfileInput};
 use crate::service::{Ctx, ServiceError, roles};
-use crate::state::AppState;
 
 const PER_PAGE: u64 = 50;
 
@@ -43,7 +41,7 @@ fn parse_id(raw: &str) -> Result<AccountId, PageError> {
     raw.parse::<uuid::Uuid>().map(AccountId).map_err(|_| PageError::NotFound)
 }
 
-async fn load(ctx: &Ctx<'_>, raw: &str) -> Result<latchkey_core::model::Account, PageError> {
+async fn load(ctx: &Ctx<'_>, raw: &str) -> Result<Account, PageError> {
     match accounts::find(ctx, parse_id(raw)?).await {
         Ok(a) => Ok(a),
         Err(ServiceError::NotFound { .. }) => Err(PageError::NotFound),
@@ -61,13 +59,11 @@ pub fn page_error(err: ServiceError) -> PageError {
 }
 
 pub async fn accounts_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
+    console: Console,
     csrf: CsrfToken,
-    cookies: Cookies,
     PageQuery(query): PageQuery<ListQuery>,
 ) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
+    let svc = console.svc();
     let (page_no, offset) = page_offset(query.page, PER_PAGE);
     let search = query.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let found = accounts::list(&svc, search, Some(PER_PAGE), Some(offset)).await.map_err(page_error)?;
@@ -89,19 +85,16 @@ pub async fn accounts_get(
     ctx.insert("accounts", &rows);
     ctx.insert("q", search.unwrap_or_default());
     ctx.insert("keep", "");
-    page(&app, &cookies, &admin, "accounts", &csrf.0, "idp/admin/accounts.html", ctx)
+    console.page(&csrf, "accounts", "idp/admin/accounts.html", ctx)
 }
 
 async fn new_form(
-    app: &AppState,
-    cookies: &Cookies,
-    admin: &AdminSession,
-    csrf: &str,
+    console: &Console,
+    csrf: &CsrfToken,
     fields: &Fields,
     error: Option<&ServiceError>,
 ) -> Result<Response, PageError> {
-    let svc = admin.ctx(app);
-    let all_roles = roles::list(&svc).await.map_err(page_error)?;
+    let all_roles = roles::list(&console.svc()).await.map_err(page_error)?;
     let mut ctx = Context::new();
     ctx.insert("roles", &all_roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>());
     ctx.insert("chosen", &fields.all("roles"));
@@ -116,27 +109,19 @@ async fn new_form(
         ctx.insert("flash", &super::flash::AdminFlash::error("The account was not created: see below."));
     }
     ctx.insert("errors", &errors);
-    page(app, cookies, admin, "accounts", csrf, "idp/admin/account_new.html", ctx)
+    console.page(csrf, "accounts", "idp/admin/account_new.html", ctx)
 }
 
-pub async fn account_new_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-) -> Result<Response, PageError> {
-    new_form(&app, &cookies, &admin, &csrf.0, &Fields::default(), None).await
+pub async fn account_new_get(console: Console, csrf: CsrfToken) -> Result<Response, PageError> {
+    new_form(&console, &csrf, &Fields::default(), None).await
 }
 
 pub async fn accounts_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
+    console: Console,
     csrf: CsrfToken,
-    cookies: Cookies,
     CsrfForm(form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let fields = Fields(form);
-    let svc = admin.ctx(&app);
     let input = NewAccountInput {
         username: fields.get("username").to_owned(),
         email: fields.get("email").to_owned(),
@@ -146,12 +131,10 @@ pub async fn accounts_post(
         email_verified: fields.checked("email_verified"),
         require_password_change: fields.checked("require_password_change"),
     };
-    match accounts::create(&svc, input).await {
-        Ok(account) => {
-            Ok(done(&app, &cookies, &account_path(account.id), format!("Account {} created.", account.username)))
-        }
+    match accounts::create(&console.svc(), input).await {
+        Ok(account) => Ok(console.done(&account_path(account.id), format!("Account {} created.", account.username))),
         Err(err @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. } | ServiceError::NotFound { .. })) => {
-            new_form(&app, &cookies, &admin, &csrf.0, &fields, Some(&err)).await
+            new_form(&console, &csrf, &fields, Some(&err)).await
         }
         Err(err) => Err(page_error(err)),
     }
@@ -168,14 +151,8 @@ struct SessionRow {
     user_agent: Option<String>,
 }
 
-pub async fn account_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
+pub async fn account_get(console: Console, csrf: CsrfToken, Path(id): Path<String>) -> Result<Response, PageError> {
+    let svc = console.svc();
     let account = load(&svc, &id).await?;
     let summary = accounts::summary(&svc, account).await.map_err(page_error)?;
     let all_roles = roles::list(&svc).await.map_err(page_error)?;
@@ -194,7 +171,7 @@ pub async fn account_get(
     ctx.insert("updated", &when(a.updated_at));
     ctx.insert("roles", &all_roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>());
     ctx.insert("chosen", &summary.roles);
-    ctx.insert("is_self", &(a.id == admin.current.account.id));
+    ctx.insert("is_self", &(a.id == console.admin.current.account.id));
     let rows: Vec<SessionRow> = sessions
         .into_iter()
         .map(|s| SessionRow {
@@ -208,214 +185,291 @@ pub async fn account_get(
         })
         .collect();
     ctx.insert("sessions", &rows);
-    page(&app, &cookies, &admin, "accounts", &csrf.0, "idp/admin/account.html", ctx)
+    console.page(&csrf, "accounts", "idp/admin/account.html", ctx)
 }
 
 pub async fn profile_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let fields = Fields(form);
-    let svc = admin.ctx(&app);
+    let svc = console.svc();
     let account = load(&svc, &id).await?;
-    let back = account_path(account.id);
     let input = ProfileInput {
         email: fields.get("email").to_owned(),
         display_name: fields.opt("display_name"),
         email_verified: fields.checked("email_verified"),
     };
-    match accounts::update_profile(&svc, &account, input).await {
-        Ok(a) => Ok(done(&app, &cookies, &back, format!("The profile of {} has been saved.", a.username))),
-        Err(err) => failed(&app, &cookies, &back, err),
-    }
+    let result = accounts::update_profile(&svc, &account, input).await;
+    console.outcome(&account_path(account.id), result, |a| format!("The profile of {} has been saved.", a.username))
 }
 
 pub async fn roles_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let fields = Fields(form);
-    let svc = admin.ctx(&app);
+    let svc = console.svc();
     let account = load(&svc, &id).await?;
-    let back = account_path(account.id);
-    match roles::set_roles(&svc, &account, &fields.all("roles")).await {
-        Ok(()) => Ok(done(&app, &cookies, &back, format!("The roles of {} have been saved.", account.username))),
-        Err(err) => failed(&app, &cookies, &back, err),
+    let result = roles::set_roles(&svc, &account, &Fields(form).all("roles")).await;
+    console
+        .outcome(&account_path(account.id), result, |()| format!("The roles of {} have been saved.", account.username))
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the confirmation pages say
+// ---------------------------------------------------------------------------------------------
+
+/// "alice (alice@example.com)": whom a confirmation page is about.
+fn who(a: &Account) -> String {
+    format!("{} ({})", a.username, a.email)
+}
+
+/// The account and its sessions that have not expired, for a confirmation page to count.
+async fn with_sessions(console: &Console, id: &str) -> Result<(Account, Vec<Session>), PageError> {
+    let svc = console.svc();
+    let account = load(&svc, id).await?;
+    let now = console.app.clock.now();
+    let mut sessions = accounts::sessions(&svc, &account).await.map_err(page_error)?;
+    sessions.retain(|s| s.expires_at > now);
+    Ok((account, sessions))
+}
+
+/// "Their 3 active sessions end", as the first clause of a sentence.
+fn their_sessions_end(n: usize) -> String {
+    match n {
+        0 => "They have no active session".to_owned(),
+        1 => "Their 1 active session ends".to_owned(),
+        n => format!("Their {n} active sessions end"),
     }
 }
 
-async fn set_disabled(
-    app: AppState,
-    admin: AdminSession,
-    cookies: Cookies,
-    id: String,
-    disabled: bool,
-) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
+/// The confirmation of an account action whose form posts back to the page's own path.
+fn account_confirm(account: &Account, title: String, message: String, action: &str, button: &'static str) -> Confirm {
+    let path = account_path(account.id);
+    Confirm::new(title, message, format!("{path}/{action}"), button, path)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disable and enable
+// ---------------------------------------------------------------------------------------------
+
+pub async fn disable_get(console: Console, csrf: CsrfToken, Path(id): Path<String>) -> Result<Response, PageError> {
+    let (account, sessions) = with_sessions(&console, &id).await?;
+    let message = format!(
+        "Disable {}? {}; their tokens are revoked and they cannot sign in until the account is enabled again.",
+        who(&account),
+        their_sessions_end(sessions.len())
+    );
+    let title = format!("Disable {}", account.username);
+    console.confirm(&csrf, "accounts", &account_confirm(&account, title, message, "disable", "Disable the account"))
+}
+
+async fn set_disabled(console: Console, id: String, disabled: bool) -> Result<Response, PageError> {
+    let svc = console.svc();
     let account = load(&svc, &id).await?;
-    let back = account_path(account.id);
-    match accounts::set_disabled(&svc, &account, disabled).await {
-        Ok(d) if disabled => Ok(done(
-            &app,
-            &cookies,
-            &back,
+    let result = accounts::set_disabled(&svc, &account, disabled).await;
+    console.outcome(&account_path(account.id), result, |d| {
+        if disabled {
             format!(
                 "{} is disabled: {} session(s) ended, {} token(s) revoked.",
                 account.username, d.sessions_ended, d.tokens_revoked
-            ),
-        )),
-        Ok(_) => Ok(done(&app, &cookies, &back, format!("{} is enabled again.", account.username))),
-        Err(err) => failed(&app, &cookies, &back, err),
-    }
+            )
+        } else {
+            format!("{} is enabled again.", account.username)
+        }
+    })
 }
 
 pub async fn disable_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(id): Path<String>,
     CsrfForm(_form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    set_disabled(app, admin, cookies, id, true).await
+    set_disabled(console, id, true).await
 }
 
+/// Enabling gives access back, so it needs no confirmation.
 pub async fn enable_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(id): Path<String>,
     CsrfForm(_form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    set_disabled(app, admin, cookies, id, false).await
+    set_disabled(console, id, false).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passwords
+// ---------------------------------------------------------------------------------------------
+
+/// The password form is its own confirmation page: setting a password ends every session of the
+/// account, so the page says how many before anything is typed.
+pub async fn password_get(console: Console, csrf: CsrfToken, Path(id): Path<String>) -> Result<Response, PageError> {
+    let (account, sessions) = with_sessions(&console, &id).await?;
+    let mut message = format!(
+        "Set a new password for {}? {}: they sign in again with the new password.",
+        who(&account),
+        their_sessions_end(sessions.len())
+    );
+    if account.id == console.admin.current.account.id {
+        message.push_str(" This is your own account: the session you are using ends too.");
+    }
+    let title = format!("New password for {}", account.username);
+    let what = account_confirm(&account, title, message, "password", "Set the password");
+    console.page(&csrf, "accounts", "idp/admin/account_password.html", what.context()?)
 }
 
 pub async fn password_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let fields = Fields(form);
-    let svc = admin.ctx(&app);
+    let svc = console.svc();
     let account = load(&svc, &id).await?;
-    let back = account_path(account.id);
     let require = fields.checked("require_change");
     match accounts::set_password(&svc, &account, fields.get("password"), require).await {
-        Ok(ended) => Ok(done(
-            &app,
-            &cookies,
-            &back,
+        Ok(ended) => Ok(console.done(
+            &account_path(account.id),
             format!("A new password is set for {}; {ended} session(s) ended.", account.username),
         )),
-        Err(err) => failed(&app, &cookies, &back, err),
+        // Back to the password form, to try again with the reason above it.
+        Err(err) => console.failed(&format!("{}/password", account_path(account.id)), err),
     }
 }
 
 pub async fn require_change_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let fields = Fields(form);
-    let svc = admin.ctx(&app);
+    let svc = console.svc();
     let account = load(&svc, &id).await?;
-    let back = account_path(account.id);
-    let required = fields.get("required") != "false";
-    match accounts::require_password_change(&svc, &account, required).await {
-        Ok(()) if required => Ok(done(
-            &app,
-            &cookies,
-            &back,
-            format!("{} must choose a new password at the next sign-in.", account.username),
-        )),
-        Ok(()) => Ok(done(&app, &cookies, &back, format!("{} no longer needs a new password.", account.username))),
-        Err(err) => failed(&app, &cookies, &back, err),
-    }
+    let required = Fields(form).get("required") != "false";
+    let result = accounts::require_password_change(&svc, &account, required).await;
+    console.outcome(&account_path(account.id), result, |()| {
+        if required {
+            format!("{} must choose a new password at the next sign-in.", account.username)
+        } else {
+            format!("{} no longer needs a new password.", account.username)
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SessionQuery {
+    pub session_id: Option<String>,
+}
+
+fn session_id(raw: Option<&str>) -> Result<SessionId, PageError> {
+    raw.unwrap_or_default()
+        .parse::<uuid::Uuid>()
+        .map(SessionId)
+        .map_err(|_| PageError::BadRequest("The session to end is missing.".into()))
+}
+
+pub async fn session_end_get(
+    console: Console,
+    csrf: CsrfToken,
+    Path(id): Path<String>,
+    PageQuery(query): PageQuery<SessionQuery>,
+) -> Result<Response, PageError> {
+    let (account, sessions) = with_sessions(&console, &id).await?;
+    let wanted = session_id(query.session_id.as_deref())?;
+    let Some(session) = sessions.iter().find(|s| s.id == wanted) else {
+        let gone = ServiceError::not_found("session", "this session has already ended");
+        return console.failed(&account_path(account.id), gone);
+    };
+    let from = match (&session.client_ip, &session.user_agent) {
+        (Some(ip), Some(agent)) => format!(" from {ip} ({})", agent.chars().take(60).collect::<String>()),
+        (Some(ip), None) => format!(" from {ip}"),
+        (None, Some(agent)) => format!(" ({})", agent.chars().take(60).collect::<String>()),
+        (None, None) => String::new(),
+    };
+    let message = format!(
+        "End the session of {} signed in at {}{from}, last seen at {}? That browser is signed out at its next \
+         request; their other sessions, and tokens already issued to applications, stay valid.",
+        who(&account),
+        when(session.created_at),
+        when(session.last_seen_at)
+    );
+    let title = format!("End a session of {}", account.username);
+    let mut what = account_confirm(&account, title, message, "sessions/end", "End the session");
+    what.hidden.push(Hidden { name: "session_id", value: session.id.to_string() });
+    console.confirm(&csrf, "accounts", &what)
 }
 
 pub async fn session_end_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let fields = Fields(form);
-    let svc = admin.ctx(&app);
+    let svc = console.svc();
     let account = load(&svc, &id).await?;
-    let back = account_path(account.id);
-    let Ok(session) = fields.get("session_id").parse::<uuid::Uuid>().map(SessionId) else {
-        return Err(PageError::BadRequest("The session to end is missing.".into()));
-    };
-    match accounts::end_session(&svc, &account, session).await {
-        Ok(()) => Ok(done(&app, &cookies, &back, "The session has been ended.")),
-        Err(err) => failed(&app, &cookies, &back, err),
-    }
+    let session = session_id(Some(Fields(form).get("session_id")))?;
+    let result = accounts::end_session(&svc, &account, session).await;
+    console.outcome(&account_path(account.id), result, |()| "The session has been ended.".to_owned())
+}
+
+pub async fn sessions_end_all_get(
+    console: Console,
+    csrf: CsrfToken,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let (account, sessions) = with_sessions(&console, &id).await?;
+    let message = format!(
+        "End every session of {}? {}: each browser they are signed in with is signed out at its next request. \
+         The account stays enabled, so they can sign in again; tokens already issued to applications stay valid.",
+        who(&account),
+        their_sessions_end(sessions.len())
+    );
+    let title = format!("End the sessions of {}", account.username);
+    console.confirm(
+        &csrf,
+        "accounts",
+        &account_confirm(&account, title, message, "sessions/end-all", "End all sessions"),
+    )
 }
 
 pub async fn sessions_end_all_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(id): Path<String>,
     CsrfForm(_form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
+    let svc = console.svc();
     let account = load(&svc, &id).await?;
-    let back = account_path(account.id);
-    match accounts::end_all_sessions(&svc, &account).await {
-        Ok(n) => Ok(done(&app, &cookies, &back, format!("{n} session(s) of {} ended.", account.username))),
-        Err(err) => failed(&app, &cookies, &back, err),
-    }
+    let result = accounts::end_all_sessions(&svc, &account).await;
+    console.outcome(&account_path(account.id), result, |n| format!("{n} session(s) of {} ended.", account.username))
 }
 
-pub async fn delete_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
-    let account = load(&svc, &id).await?;
-    let mut ctx = Context::new();
-    ctx.insert("page_title", &format!("Delete {}", account.username));
-    ctx.insert(
-        "message",
-        &format!(
-            "Delete the account {} ({})? Its sessions, tokens, consents and roles are deleted with it. \
-             This cannot be undone.",
-            account.username, account.email
-        ),
+// ---------------------------------------------------------------------------------------------
+// Delete
+// ---------------------------------------------------------------------------------------------
+
+pub async fn delete_get(console: Console, csrf: CsrfToken, Path(id): Path<String>) -> Result<Response, PageError> {
+    let account = load(&console.svc(), &id).await?;
+    let message = format!(
+        "Delete the account {}? Its sessions, tokens, consents and roles are deleted with it. This cannot be undone.",
+        who(&account)
     );
-    ctx.insert("action", &format!("{}/delete", account_path(account.id)));
-    ctx.insert("button", "Delete the account");
-    ctx.insert("cancel", &account_path(account.id));
-    page(&app, &cookies, &admin, "accounts", &csrf.0, "idp/admin/confirm.html", ctx)
+    let title = format!("Delete {}", account.username);
+    console.confirm(&csrf, "accounts", &account_confirm(&account, title, message, "delete", "Delete the account"))
 }
 
 pub async fn delete_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(id): Path<String>,
     CsrfForm(_form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
+    let svc = console.svc();
     let account = load(&svc, &id).await?;
     match accounts::delete(&svc, &account).await {
-        Ok(()) => {
-            Ok(done(&app, &cookies, paths::ACCOUNTS, format!("The account {} has been deleted.", account.username)))
-        }
-        Err(err) => failed(&app, &cookies, &account_path(account.id), err),
+        Ok(()) => Ok(console.done(paths::ACCOUNTS, format!("The account {} has been deleted.", account.username))),
+        Err(err) => console.failed(&account_path(account.id), err),
     }
 }

@@ -1,21 +1,18 @@
 //! Console pages for OAuth clients: list, register (the secret is shown once, on the page that
 //! answers the form, never stored or logged), edit, rotate the secret, delete.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::response::Response;
 use latchkey_core::model::{Client, GrantType};
 use serde::Serialize;
 use tera::Context;
-use tower_cookies::Cookies;
 
 use super::console_accounts::page_error;
-use super::guard::AdminSession;
-use super::{Fields, done, failed, page, paths, when};
+use super::{Confirm, Console, Fields, paths, when};
 use crate::http::error::PageError;
 use crate::http::extract::{CsrfForm, CsrfToken};
 use crate::service::clients::{self, ClientInput};
 use crate::service::{Ctx, ServiceError};
-use crate::state::AppState;
 
 #[derive(Debug, Serialize, Default)]
 struct FormView {
@@ -124,14 +121,8 @@ struct Row {
     created: String,
 }
 
-pub async fn clients_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
-    let rows: Vec<Row> = clients::list(&svc)
+pub async fn clients_get(console: Console, csrf: CsrfToken) -> Result<Response, PageError> {
+    let rows: Vec<Row> = clients::list(&console.svc())
         .await
         .map_err(page_error)?
         .into_iter()
@@ -149,14 +140,12 @@ pub async fn clients_get(
         .collect();
     let mut ctx = Context::new();
     ctx.insert("clients", &rows);
-    page(&app, &cookies, &admin, "clients", &csrf.0, "idp/admin/clients.html", ctx)
+    console.page(&csrf, "clients", "idp/admin/clients.html", ctx)
 }
 
 fn form_page(
-    app: &AppState,
-    cookies: &Cookies,
-    admin: &AdminSession,
-    csrf: &str,
+    console: &Console,
+    csrf: &CsrfToken,
     form: &FormView,
     editing: bool,
     error: Option<&ServiceError>,
@@ -174,29 +163,22 @@ fn form_page(
         ctx.insert("flash", &super::flash::AdminFlash::error(format!("The client was not {what}: see below.")));
     }
     ctx.insert("errors", &errors);
-    page(app, cookies, admin, "clients", csrf, "idp/admin/client_form.html", ctx)
+    console.page(csrf, "clients", "idp/admin/client_form.html", ctx)
 }
 
-pub async fn client_new_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-) -> Result<Response, PageError> {
+pub async fn client_new_get(console: Console, csrf: CsrfToken) -> Result<Response, PageError> {
     let form = FormView {
         scopes: clients::DEFAULT_CLIENT_SCOPES.join(" "),
         grants: vec!["authorization_code".into(), "refresh_token".into()],
         id_token_alg: "RS256".into(),
         ..FormView::default()
     };
-    form_page(&app, &cookies, &admin, &csrf.0, &form, false, None)
+    form_page(&console, &csrf, &form, false, None)
 }
 
 fn secret_page(
-    app: &AppState,
-    cookies: &Cookies,
-    admin: &AdminSession,
-    csrf: &str,
+    console: &Console,
+    csrf: &CsrfToken,
     client: &Client,
     secret: Option<&str>,
     message: &str,
@@ -206,45 +188,35 @@ fn secret_page(
     ctx.insert("client_path", &client_path(&client.id.0));
     ctx.insert("secret", &secret);
     ctx.insert("flash", &super::flash::AdminFlash::success(message));
-    page(app, cookies, admin, "clients", csrf, "idp/admin/client_secret.html", ctx)
+    console.page(csrf, "clients", "idp/admin/client_secret.html", ctx)
 }
 
 pub async fn clients_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
+    console: Console,
     csrf: CsrfToken,
-    cookies: Cookies,
     CsrfForm(form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let fields = Fields(form);
     let view = FormView::from_fields(&fields);
-    let svc = admin.ctx(&app);
     let created = match input(&fields) {
-        Ok(i) => clients::create(&svc, &view.client_id, view.public, i, None).await,
+        Ok(i) => clients::create(&console.svc(), &view.client_id, view.public, i, None).await,
         Err(e) => Err(e),
     };
     match created {
         Ok(reg) => {
             let secret = reg.secret.as_ref().map(|s| s.expose().to_owned());
             let msg = format!("Client {} registered.", reg.client.id);
-            secret_page(&app, &cookies, &admin, &csrf.0, &reg.client, secret.as_deref(), &msg)
+            secret_page(&console, &csrf, &reg.client, secret.as_deref(), &msg)
         }
         Err(err @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
-            form_page(&app, &cookies, &admin, &csrf.0, &view, false, Some(&err))
+            form_page(&console, &csrf, &view, false, Some(&err))
         }
         Err(err) => Err(page_error(err)),
     }
 }
 
-pub async fn client_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
-    let client = load(&svc, &id).await?;
+pub async fn client_get(console: Console, csrf: CsrfToken, Path(id): Path<String>) -> Result<Response, PageError> {
+    let client = load(&console.svc(), &id).await?;
     let mut form = FormView::of(&client);
     // Keep an earlier exception for http URIs visible, or saving the form would refuse them.
     form.allow_insecure_http = client
@@ -252,19 +224,17 @@ pub async fn client_get(
         .iter()
         .chain(&client.post_logout_redirect_uris)
         .any(|u| latchkey_core::client::validate_redirect_uri(u, false).is_err());
-    form_page(&app, &cookies, &admin, &csrf.0, &form, true, None)
+    form_page(&console, &csrf, &form, true, None)
 }
 
 pub async fn client_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
+    console: Console,
     csrf: CsrfToken,
-    cookies: Cookies,
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let fields = Fields(form);
-    let svc = admin.ctx(&app);
+    let svc = console.svc();
     let current = load(&svc, &id).await?;
     let mut view = FormView::from_fields(&fields);
     view.client_id = current.id.0.clone();
@@ -274,88 +244,50 @@ pub async fn client_post(
         Err(e) => Err(e),
     };
     match updated {
-        Ok(c) => Ok(done(&app, &cookies, &client_path(&c.id.0), format!("Client {} saved.", c.id))),
+        Ok(c) => Ok(console.done(&client_path(&c.id.0), format!("Client {} saved.", c.id))),
         Err(err @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
-            form_page(&app, &cookies, &admin, &csrf.0, &view, true, Some(&err))
+            form_page(&console, &csrf, &view, true, Some(&err))
         }
         Err(err) => Err(page_error(err)),
     }
 }
 
-/// What a confirmation page asks.
-#[derive(Debug, Serialize)]
-pub struct Confirm {
-    pub page_title: String,
-    pub message: String,
-    pub action: String,
-    pub button: &'static str,
-    pub cancel: String,
-}
-
-pub fn confirm(
-    app: &AppState,
-    cookies: &Cookies,
-    admin: &AdminSession,
-    csrf: &str,
-    section: &str,
-    what: &Confirm,
-) -> Result<Response, PageError> {
-    let ctx = Context::from_serialize(what).map_err(PageError::internal)?;
-    page(app, cookies, admin, section, csrf, "idp/admin/confirm.html", ctx)
-}
-
-pub async fn secret_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
-    let client = load(&svc, &id).await?;
+pub async fn secret_get(console: Console, csrf: CsrfToken, Path(id): Path<String>) -> Result<Response, PageError> {
+    let client = load(&console.svc(), &id).await?;
     let path = client_path(&client.id.0);
-    let what = Confirm {
-        page_title: format!("New secret for {}", client.id),
-        message: format!(
+    let what = Confirm::new(
+        format!("New secret for {}", client.id),
+        format!(
             "Generate a new secret for {}? The current secret stops working at once: the application must be \
              given the new one.",
             client.id
         ),
-        action: format!("{path}/secret"),
-        button: "Generate a new secret",
-        cancel: path,
-    };
-    confirm(&app, &cookies, &admin, &csrf.0, "clients", &what)
+        format!("{path}/secret"),
+        "Generate a new secret",
+        path,
+    );
+    console.confirm(&csrf, "clients", &what)
 }
 
 pub async fn secret_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
+    console: Console,
     csrf: CsrfToken,
-    cookies: Cookies,
     Path(id): Path<String>,
     CsrfForm(_form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
+    let svc = console.svc();
     let client = load(&svc, &id).await?;
     match clients::rotate_secret(&svc, &id).await {
         Ok((client, secret)) => {
             let msg = format!("A new secret for {} has been generated.", client.id);
-            secret_page(&app, &cookies, &admin, &csrf.0, &client, Some(secret.expose()), &msg)
+            secret_page(&console, &csrf, &client, Some(secret.expose()), &msg)
         }
-        Err(err) => failed(&app, &cookies, &client_path(&client.id.0), err),
+        Err(err) => console.failed(&client_path(&client.id.0), err),
     }
 }
 
-pub async fn delete_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
-    let client = load(&svc, &id).await?;
+pub async fn delete_get(console: Console, csrf: CsrfToken, Path(id): Path<String>) -> Result<Response, PageError> {
+    let client = load(&console.svc(), &id).await?;
     let path = client_path(&client.id.0);
     let mut message = format!(
         "Delete the client {} ({})? Its authorization codes, tokens and consents are deleted with it, and its \
@@ -365,27 +297,19 @@ pub async fn delete_get(
     if client.from_config {
         message.push_str(" It is declared in the configuration file and will be registered again at the next start.");
     }
-    let what = Confirm {
-        page_title: format!("Delete {}", client.id),
-        message,
-        action: format!("{path}/delete"),
-        button: "Delete the client",
-        cancel: path,
-    };
-    confirm(&app, &cookies, &admin, &csrf.0, "clients", &what)
+    let what =
+        Confirm::new(format!("Delete {}", client.id), message, format!("{path}/delete"), "Delete the client", path);
+    console.confirm(&csrf, "clients", &what)
 }
 
 pub async fn delete_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(id): Path<String>,
     CsrfForm(_form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
-    match clients::delete(&svc, &id).await {
-        Ok(c) => Ok(done(&app, &cookies, paths::CLIENTS, format!("The client {} has been deleted.", c.id))),
+    match clients::delete(&console.svc(), &id).await {
+        Ok(c) => Ok(console.done(paths::CLIENTS, format!("The client {} has been deleted.", c.id))),
         Err(err @ ServiceError::NotFound { .. }) => Err(page_error(err)),
-        Err(err) => failed(&app, &cookies, &client_path(&id), err),
+        Err(err) => console.failed(&client_path(&id), err),
     }
 }

@@ -1,17 +1,14 @@
 //! Console pages: the overview, roles, signing keys and the audit log.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use latchkey_core::model::{AccountId, ClientId, KeyState};
 use serde::{Deserialize, Serialize};
 use tera::Context;
-use tower_cookies::Cookies;
 
 use super::console_accounts::page_error;
-use super::console_clients::{Confirm, confirm};
-use super::guard::AdminSession;
-use super::{Fields, Pager, done, failed, page, page_offset, paths, when};
+use super::{Confirm, Console, Fields, Pager, page_offset, paths, when};
 use crate::http::error::PageError;
 use crate::http::extract::{CsrfForm, CsrfToken, PageQuery};
 use crate::service::audit::{self, AuditFilter};
@@ -46,14 +43,9 @@ fn rotation_interval(app: &AppState) -> chrono::Duration {
     chrono::Duration::from_std(app.config.keys.rotation_interval).unwrap_or(chrono::Duration::days(90))
 }
 
-pub async fn overview_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-) -> Result<Response, PageError> {
+pub async fn overview_get(console: Console, csrf: CsrfToken) -> Result<Response, PageError> {
     use latchkey_core::store::{AccountStore as _, SessionStore as _};
-    let svc = admin.ctx(&app);
+    let (app, svc) = (&console.app, console.svc());
     let now = app.clock.now();
     let accounts = app.store.count_accounts(None).await?;
     let clients = crate::service::clients::list(&svc).await.map_err(page_error)?.len();
@@ -61,7 +53,7 @@ pub async fn overview_get(
     let (sign_ins, failures) = audit::sign_ins_last_day(&svc).await.map_err(page_error)?;
     let all_keys = keys::list(&svc).await.map_err(page_error)?;
     let active: Vec<_> = all_keys.iter().filter(|k| k.state == KeyState::Active).cloned().collect();
-    let next = keys::next_rotation(&all_keys, rotation_interval(&app));
+    let next = keys::next_rotation(&all_keys, rotation_interval(app));
     let mut ctx = Context::new();
     ctx.insert("accounts", &accounts);
     ctx.insert("clients", &clients);
@@ -70,23 +62,17 @@ pub async fn overview_get(
     ctx.insert("failures", &failures);
     ctx.insert("active_keys", &key_rows(&active));
     ctx.insert("next_rotation", &next.map(when));
-    page(&app, &cookies, &admin, "overview", &csrf.0, "idp/admin/overview.html", ctx)
+    console.page(&csrf, "overview", "idp/admin/overview.html", ctx)
 }
 
-pub async fn roles_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
+pub async fn roles_get(console: Console, csrf: CsrfToken) -> Result<Response, PageError> {
     #[derive(Serialize)]
     struct Row {
         name: String,
         description: String,
         builtin: bool,
     }
-    let rows: Vec<Row> = roles::list(&svc)
+    let rows: Vec<Row> = roles::list(&console.svc())
         .await
         .map_err(page_error)?
         .into_iter()
@@ -94,103 +80,75 @@ pub async fn roles_get(
         .collect();
     let mut ctx = Context::new();
     ctx.insert("roles", &rows);
-    page(&app, &cookies, &admin, "roles", &csrf.0, "idp/admin/roles.html", ctx)
+    console.page(&csrf, "roles", "idp/admin/roles.html", ctx)
 }
 
 pub async fn roles_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     CsrfForm(form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let fields = Fields(form);
-    let svc = admin.ctx(&app);
-    match roles::create(&svc, fields.get("name"), fields.opt("description").as_deref()).await {
-        Ok(role) => Ok(done(&app, &cookies, paths::ROLES, format!("Role {} created.", role.name))),
-        Err(err) => failed(&app, &cookies, paths::ROLES, err),
-    }
+    let result = roles::create(&console.svc(), fields.get("name"), fields.opt("description").as_deref()).await;
+    console.outcome(paths::ROLES, result, |role| format!("Role {} created.", role.name))
 }
 
 pub async fn role_delete_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
+    console: Console,
     csrf: CsrfToken,
-    cookies: Cookies,
     Path(name): Path<String>,
 ) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
-    let role = roles::find(&svc, &name).await.map_err(page_error)?;
+    let role = roles::find(&console.svc(), &name).await.map_err(page_error)?;
     let encoded: String = url::form_urlencoded::byte_serialize(role.name.as_bytes()).collect();
-    let what = Confirm {
-        page_title: format!("Delete the role {}", role.name),
-        message: format!(
+    let what = Confirm::new(
+        format!("Delete the role {}", role.name),
+        format!(
             "Delete the role {}? Every account loses it, and relying parties stop seeing it in the roles claim.",
             role.name
         ),
-        action: format!("{}/{encoded}/delete", paths::ROLES),
-        button: "Delete the role",
-        cancel: paths::ROLES.to_owned(),
-    };
-    confirm(&app, &cookies, &admin, &csrf.0, "roles", &what)
+        format!("{}/{encoded}/delete", paths::ROLES),
+        "Delete the role",
+        paths::ROLES.to_owned(),
+    );
+    console.confirm(&csrf, "roles", &what)
 }
 
 pub async fn role_delete_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     Path(name): Path<String>,
     CsrfForm(_form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
-    match roles::delete(&svc, &name).await {
-        Ok(()) => Ok(done(&app, &cookies, paths::ROLES, format!("The role {name} has been deleted."))),
-        Err(err) => failed(&app, &cookies, paths::ROLES, err),
-    }
+    let result = roles::delete(&console.svc(), &name).await;
+    console.outcome(paths::ROLES, result, |()| format!("The role {name} has been deleted."))
 }
 
-pub async fn keys_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
-    let all = keys::list(&svc).await.map_err(page_error)?;
+pub async fn keys_get(console: Console, csrf: CsrfToken) -> Result<Response, PageError> {
+    let all = keys::list(&console.svc()).await.map_err(page_error)?;
     let mut ctx = Context::new();
     ctx.insert("keys", &key_rows(&all));
-    ctx.insert("next_rotation", &keys::next_rotation(&all, rotation_interval(&app)).map(when));
-    page(&app, &cookies, &admin, "keys", &csrf.0, "idp/admin/keys.html", ctx)
+    ctx.insert("next_rotation", &keys::next_rotation(&all, rotation_interval(&console.app)).map(when));
+    console.page(&csrf, "keys", "idp/admin/keys.html", ctx)
 }
 
-pub async fn rotate_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    csrf: CsrfToken,
-    cookies: Cookies,
-) -> Result<Response, PageError> {
-    let what = Confirm {
-        page_title: "Rotate the signing keys".into(),
-        message: "Rotate now? For each algorithm the published next key starts signing, the current key is retired \
-                  (it stays in JWKS so tokens it signed still verify) and a new next key is published."
+pub async fn rotate_get(console: Console, csrf: CsrfToken) -> Result<Response, PageError> {
+    let what = Confirm::new(
+        "Rotate the signing keys".into(),
+        "Rotate now? For each algorithm the published next key starts signing, the current key is retired (it \
+         stays in JWKS so tokens it signed still verify) and a new next key is published."
             .into(),
-        action: paths::KEYS_ROTATE.into(),
-        button: "Rotate now",
-        cancel: paths::KEYS.into(),
-    };
-    confirm(&app, &cookies, &admin, &csrf.0, "keys", &what)
+        paths::KEYS_ROTATE.into(),
+        "Rotate now",
+        paths::KEYS.into(),
+    );
+    console.confirm(&csrf, "keys", &what)
 }
 
 pub async fn rotate_post(
-    State(app): State<AppState>,
-    admin: AdminSession,
-    cookies: Cookies,
+    console: Console,
     CsrfForm(_form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let svc = admin.ctx(&app);
-    match keys::rotate(&svc, &app.keys, rotation_interval(&app)).await {
-        Ok(kids) => Ok(done(&app, &cookies, paths::KEYS, format!("Keys rotated: {} key(s) activated.", kids.len()))),
-        Err(err) => failed(&app, &cookies, paths::KEYS, err),
-    }
+    let app = &console.app;
+    let result = keys::rotate(&console.svc(), &app.keys, rotation_interval(app)).await;
+    console.outcome(paths::KEYS, result, |kids| format!("Keys rotated: {} key(s) activated.", kids.len()))
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -222,14 +180,12 @@ pub fn parse_time(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
 const AUDIT_PER_PAGE: u64 = 50;
 
 pub async fn audit_get(
-    State(app): State<AppState>,
-    admin: AdminSession,
+    console: Console,
     csrf: CsrfToken,
-    cookies: Cookies,
     PageQuery(query): PageQuery<AuditPageQuery>,
 ) -> Result<Response, PageError> {
     use latchkey_core::store::AccountStore as _;
-    let svc = admin.ctx(&app);
+    let (app, svc) = (&console.app, console.svc());
     let (page_no, offset) = page_offset(query.page, AUDIT_PER_PAGE);
     let mut problem = None;
     // The account filter takes a username or an account id.
@@ -315,5 +271,5 @@ pub async fn audit_get(
     if let Some(problem) = problem {
         ctx.insert("flash", &super::flash::AdminFlash::error(problem));
     }
-    page(&app, &cookies, &admin, "audit", &csrf.0, "idp/admin/audit.html", ctx)
+    console.page(&csrf, "audit", "idp/admin/audit.html", ctx)
 }

@@ -1,9 +1,11 @@
 //! The admin console (`/admin`, server-rendered pages) and the admin API (`/admin/api/v1`, JSON,
 //! with its OpenAPI document), plus the first-administrator setup page (`/setup`).
 //!
-//! Every handler takes [`guard::AdminSession`] or [`guard::AdminBearer`], which check the
-//! `admin` role (and, for the API, the `latchkey:admin` scope) on every request; every operation
-//! is one call into [`crate::service`], which holds the rules and writes the audit log.
+//! Every handler takes [`guard::AdminSession`] (console pages, through [`Console`]) or
+//! [`guard::AdminBearer`] (the API), which check the `admin` role (and, for the API, the
+//! `latchkey:admin` scope) on every request; every operation is one call into [`crate::service`],
+//! which holds the rules and writes the audit log. Destructive console actions are asked about on
+//! a GET confirmation page ([`Confirm`]) before their form posts to the same path.
 
 pub mod api;
 pub mod api_error;
@@ -15,16 +17,19 @@ pub mod guard;
 pub mod setup;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
-use axum::response::{Redirect, Response};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 use tera::Context;
 use tower_cookies::Cookies;
 
 use crate::http::error::PageError;
+use crate::http::extract::CsrfToken;
 use crate::http::page::render;
-use crate::service::ServiceError;
+use crate::service::{Ctx, ServiceError};
 use crate::state::AppState;
 
 /// The console's paths, kept beside the router that serves them (the API's are in [`api::routes`]).
@@ -70,12 +75,12 @@ pub fn routes() -> Router<AppState> {
         .route(paths::ACCOUNT, get(acc::account_get))
         .route(paths::ACCOUNT_PROFILE, post(acc::profile_post))
         .route(paths::ACCOUNT_ROLES, post(acc::roles_post))
-        .route(paths::ACCOUNT_DISABLE, post(acc::disable_post))
+        .route(paths::ACCOUNT_DISABLE, get(acc::disable_get).post(acc::disable_post))
         .route(paths::ACCOUNT_ENABLE, post(acc::enable_post))
-        .route(paths::ACCOUNT_PASSWORD, post(acc::password_post))
+        .route(paths::ACCOUNT_PASSWORD, get(acc::password_get).post(acc::password_post))
         .route(paths::ACCOUNT_REQUIRE_CHANGE, post(acc::require_change_post))
-        .route(paths::ACCOUNT_SESSION_END, post(acc::session_end_post))
-        .route(paths::ACCOUNT_SESSIONS_END_ALL, post(acc::sessions_end_all_post))
+        .route(paths::ACCOUNT_SESSION_END, get(acc::session_end_get).post(acc::session_end_post))
+        .route(paths::ACCOUNT_SESSIONS_END_ALL, get(acc::sessions_end_all_get).post(acc::sessions_end_all_post))
         .route(paths::ACCOUNT_DELETE, get(acc::delete_get).post(acc::delete_post))
         .route(paths::CLIENTS, get(cl::clients_get).post(cl::clients_post))
         .route(paths::CLIENTS_NEW, get(cl::client_new_get))
@@ -119,47 +124,119 @@ impl Fields {
     }
 }
 
-/// Renders an admin page: the layout needs the acting administrator's name, the section for the
-/// navigation, the CSRF token and the pending message.
-pub fn page(
-    app: &AppState,
-    cookies: &Cookies,
-    admin: &guard::AdminSession,
-    section: &str,
-    csrf_token: &str,
-    template: &str,
-    mut ctx: Context,
-) -> Result<Response, PageError> {
-    ctx.insert("section", section);
-    ctx.insert("admin_username", &admin.current.account.username);
-    ctx.insert("csrf_token", csrf_token);
-    if !ctx.contains_key("flash") {
-        ctx.insert("flash", &flash::take(app, cookies));
+/// What every console handler starts from: the state, the signed-in administrator and the cookies
+/// (the CSRF cookie and the one-time messages). Taking it is what checks the `admin` role, through
+/// [`guard::AdminSession`]; its methods are the console's few ways to answer.
+pub struct Console {
+    pub app: AppState,
+    pub admin: guard::AdminSession,
+    pub cookies: Cookies,
+}
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let admin = guard::AdminSession::from_request_parts(parts, app).await?;
+        let cookies = Cookies::from_request_parts(parts, app).await.map_err(IntoResponse::into_response)?;
+        Ok(Self { app: app.clone(), admin, cookies })
     }
-    render(app, StatusCode::OK, template, &ctx)
 }
 
-/// Redirects after a change, with its message for the next page.
-pub fn done(app: &AppState, cookies: &Cookies, to: &str, text: impl Into<String>) -> Response {
-    flash::set(app, cookies, flash::AdminFlash::success(text));
-    see_other(to)
-}
+impl Console {
+    /// The service context: the acting administrator, `via: console`, the request's address.
+    pub fn svc(&self) -> Ctx<'_> {
+        self.admin.ctx(&self.app)
+    }
 
-/// Redirects back after a refused change, with the reason.
-pub fn failed(app: &AppState, cookies: &Cookies, to: &str, err: ServiceError) -> Result<Response, PageError> {
-    match err {
-        ServiceError::Internal(detail) => Err(PageError::Internal(detail)),
-        ServiceError::Unavailable => Err(PageError::Unavailable { retry_after_secs: 5 }),
-        other => {
-            flash::set(app, cookies, flash::AdminFlash::error(sentence(&other)));
-            Ok(see_other(to))
+    /// Renders an admin page: the layout needs the acting administrator's name, the section for
+    /// the navigation, the CSRF token and the pending message.
+    pub fn page(
+        &self,
+        csrf: &CsrfToken,
+        section: &str,
+        template: &str,
+        mut ctx: Context,
+    ) -> Result<Response, PageError> {
+        ctx.insert("section", section);
+        ctx.insert("admin_username", &self.admin.current.account.username);
+        ctx.insert("csrf_token", &csrf.0);
+        if !ctx.contains_key("flash") {
+            ctx.insert("flash", &flash::take(&self.app, &self.cookies));
         }
+        render(&self.app, StatusCode::OK, template, &ctx)
+    }
+
+    /// Asks before a destructive change (`confirm.html`): nothing changes until its form is posted.
+    pub fn confirm(&self, csrf: &CsrfToken, section: &str, what: &Confirm) -> Result<Response, PageError> {
+        self.page(csrf, section, "idp/admin/confirm.html", what.context()?)
+    }
+
+    /// Redirects after a change, with its message for the next page.
+    pub fn done(&self, to: &str, text: impl Into<String>) -> Response {
+        flash::set(&self.app, &self.cookies, flash::AdminFlash::success(text));
+        see_other(to)
+    }
+
+    /// Redirects back after a refused change, with the reason; a failure of the server itself
+    /// is an error page instead.
+    pub fn failed(&self, to: &str, err: ServiceError) -> Result<Response, PageError> {
+        match err {
+            ServiceError::Internal(detail) => Err(PageError::Internal(detail)),
+            ServiceError::Unavailable => Err(PageError::Unavailable { retry_after_secs: 5 }),
+            other => {
+                flash::set(&self.app, &self.cookies, flash::AdminFlash::error(sentence(&other)));
+                Ok(see_other(to))
+            }
+        }
+    }
+
+    /// [`Self::done`] with `message(value)` on success, [`Self::failed`] otherwise: the end of
+    /// most console form posts.
+    pub fn outcome<T>(
+        &self,
+        to: &str,
+        result: Result<T, ServiceError>,
+        message: impl FnOnce(T) -> String,
+    ) -> Result<Response, PageError> {
+        match result {
+            Ok(value) => Ok(self.done(to, message(value))),
+            Err(err) => self.failed(to, err),
+        }
+    }
+}
+
+/// What a confirmation page (`confirm.html`) asks: its title, what will happen in plain words, the
+/// form's action and button (and hidden fields it must carry), and where Cancel goes back to.
+#[derive(Debug, Serialize)]
+pub struct Confirm {
+    pub page_title: String,
+    pub message: String,
+    pub action: String,
+    pub button: &'static str,
+    pub cancel: String,
+    pub hidden: Vec<Hidden>,
+}
+
+/// A hidden field of a confirmation form.
+#[derive(Debug, Serialize)]
+pub struct Hidden {
+    pub name: &'static str,
+    pub value: String,
+}
+
+impl Confirm {
+    pub fn new(page_title: String, message: String, action: String, button: &'static str, cancel: String) -> Self {
+        Self { page_title, message, action, button, cancel, hidden: Vec::new() }
+    }
+
+    pub fn context(&self) -> Result<Context, PageError> {
+        Context::from_serialize(self).map_err(PageError::internal)
     }
 }
 
 /// 303: after a POST the browser fetches the next page with GET.
 pub fn see_other(to: &str) -> Response {
-    use axum::response::IntoResponse as _;
     let mut response = Redirect::to(to).into_response();
     crate::http::page::no_store(&mut response);
     response
