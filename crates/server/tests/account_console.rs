@@ -235,6 +235,29 @@ async fn console_pages_and_forms_send_anonymous_visitors_to_sign_in() {
 }
 
 #[tokio::test]
+async fn a_form_posted_without_a_session_returns_to_the_page_it_came_from_not_to_its_action() {
+    // The form's action (`/account/sessions/end`) accepts only posts: after signing in, the person
+    // goes back to the page the form was on, named by a same-origin Referer, or to /account.
+    let server = Server::new().await;
+    let mut anonymous = server.browser(FIREFOX);
+    let cases = [
+        (Some("http://127.0.0.1:8080/account/sessions?page=2"), "/login?return_to=%2Faccount%2Fsessions%3Fpage%3D2"),
+        (Some("https://evil.example/account/sessions"), "/login?return_to=%2Faccount"),
+        (Some("not a url"), "/login?return_to=%2Faccount"),
+        (None, "/login?return_to=%2Faccount"),
+    ];
+    for (referer, expected) in cases {
+        let mut request = Request::post("/account/sessions/end");
+        if let Some(referer) = referer {
+            request = request.header(header::REFERER, referer);
+        }
+        let reply = anonymous.send(request, Some("csrf_token=x".into())).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{referer:?}");
+        assert_eq!(reply.location(), Some(expected), "{referer:?}");
+    }
+}
+
+#[tokio::test]
 async fn every_console_page_has_the_navigation_and_is_never_cached() {
     let (_server, _alice, mut browser) = alice().await;
     for page in PAGES {
@@ -663,7 +686,9 @@ async fn a_required_change_closes_every_page_and_form_until_the_password_is_chan
         fields.push(("csrf_token", &token));
         let reply = browser.send(Request::post(action), Some(form(&fields))).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{action}: {}", reply.body);
-        assert_eq!(reply.location(), Some(to_password_page(action).as_str()), "{action}");
+        // Without a Referer naming the form's page, the change goes on to the account page (the
+        // action itself may accept only posts).
+        assert_eq!(reply.location(), Some(to_password_page("/account").as_str()), "{action}");
     }
     let account = server.app.store.find_account(alice).await.unwrap().unwrap();
     assert_eq!(account.display_name, None);

@@ -169,14 +169,26 @@ pub fn password_change_location(return_to: Option<&str>) -> String {
 }
 
 /// This request as a `return_to`, validated like the sign-in page's. Only a page can be returned
-/// to; a form post starts over from its page.
-fn here(parts: &Parts) -> String {
-    let here = if parts.method == Method::GET {
-        parts.uri.path_and_query().map_or(parts.uri.path(), |p| p.as_str())
-    } else {
-        parts.uri.path()
-    };
-    latchkey_core::session::safe_return_to(Some(here))
+/// to: a GET returns to itself; a form post returns to the page it was posted from (its
+/// same-origin `Referer`), because the form's own address may accept nothing but posts; without
+/// one, the account page.
+fn here(parts: &Parts, app: &AppState) -> String {
+    if parts.method == Method::GET {
+        return latchkey_core::session::safe_return_to(Some(
+            parts.uri.path_and_query().map_or(parts.uri.path(), |p| p.as_str()),
+        ));
+    }
+    let from = parts
+        .headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| url::Url::parse(v).ok())
+        .filter(|r| r.origin() == app.config.issuer.origin())
+        .map(|r| match r.query() {
+            Some(q) => format!("{}?{q}", r.path()),
+            None => r.path().to_owned(),
+        });
+    latchkey_core::session::safe_return_to(from.as_deref())
 }
 
 /// The signed-in person on the password page: the one page (with sign-out) that a person whose
@@ -196,7 +208,7 @@ impl FromRequestParts<AppState> for PasswordChangeSession {
                 if matches!(other, Lookup::Expired) {
                     flash::set(app, &cookies, Flash::SessionExpired);
                 }
-                Err(login_redirect(&here(parts)).into_response())
+                Err(login_redirect(&here(parts, app)).into_response())
             }
         }
     }
@@ -209,7 +221,7 @@ impl FromRequestParts<AppState> for CurrentSession {
         let PasswordChangeSession(current) = PasswordChangeSession::from_request_parts(parts, app).await?;
         if current.account.password_change_required {
             tracing::info!(account = %current.account.id, path = parts.uri.path(), "password change required first");
-            return Err(Redirect::to(&password_change_location(Some(&here(parts)))).into_response());
+            return Err(Redirect::to(&password_change_location(Some(&here(parts, app)))).into_response());
         }
         Ok(current)
     }
