@@ -230,7 +230,8 @@ pub async fn set_password(
     let now = ctx.now();
     ctx.store.update_password_hash(account.id, &hash, now).await?;
     ctx.store.set_password_change_required(account.id, require_change, now).await?;
-    // The acting administrator keeps the session they are using.
+    // Every session ends, the acting administrator's own too when they set their own password here:
+    // whoever used the old password is signed out (the console's confirmation page says so).
     let ended = ctx.store.delete_sessions_of(account.id, None).await?;
     audit::record(
         ctx,
