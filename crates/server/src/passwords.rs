@@ -1,19 +1,32 @@
-//! Password hashing with Argon2id, off the async runtime and behind a bound.
+//! Password hashing with Argon2id, off the async runtime, behind a bound, and below it in priority.
 //!
 //! One Argon2id hash at the OWASP parameters costs about 25 ms of one core and 19 MiB of memory.
 //! Run on a runtime worker it would stall every other request on that worker; run unbounded, a
 //! login flood would queue thousands of hashes and take the whole server down with it. So hashes
-//! run on the blocking pool, at most `max_concurrent_hashes` at once; a request that cannot get a
-//! slot within `hash_queue_timeout` is answered "busy" (503 with Retry-After) at once, and the rest
-//! of the server (discovery, token, userinfo) stays fast.
+//! run on a small pool of threads of their own, at most `max_concurrent_hashes` at once; a request
+//! that cannot get a slot within `hash_queue_timeout` is answered "busy" (503 with Retry-After) at
+//! once.
+//!
+//! The bound alone does not keep the rest of the server fast: with more hashing threads than cores
+//! (the default is two per core) a flood keeps every core busy hashing, and the runtime workers
+//! answering discovery, token and userinfo wait their turn in the kernel's run queue. So the
+//! hashing threads run at a lower scheduling priority (nice +10 on Linux, which any process may set
+//! for its own threads): when the cores are contended the scheduler gives the runtime workers about
+//! nine tenths of the time, and hashing gets whatever is left, which under a flood is still nearly
+//! all of it because protocol requests are short.
 
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::PasswordConfig;
+
+/// How much lower the hashing threads' priority is than the rest of the process (Linux nice
+/// increment; 10 gives a thread about a tenth of the weight of a normal one when cores are contended).
+pub const HASH_THREAD_NICE: i32 = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {
@@ -39,12 +52,58 @@ pub struct PasswordHasher {
 
 struct Inner {
     params: Params,
-    permits: Semaphore,
+    /// One permit per hashing thread: holding one means a thread is free for this hash.
+    permits: Arc<Semaphore>,
     queue_timeout: Duration,
     /// A hash of a random password at today's parameters, verified for unknown accounts so that
     /// "no such user" costs the same time as "wrong password" (no user enumeration by timing).
     dummy_hash: String,
+    /// Work for the hashing threads; they end when the last clone of the hasher is dropped.
+    jobs: Mutex<mpsc::Sender<Job>>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `threads` hashing threads at a lower priority, fed from one queue.
+fn start_pool(threads: usize) -> Result<mpsc::Sender<Job>, HashError> {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for n in 0..threads {
+        let receiver = Arc::clone(&receiver);
+        std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || {
+                lower_this_threads_priority();
+                loop {
+                    // The lock is held only while taking a job, never while hashing.
+                    let job = match receiver.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return, // the hasher is gone
+                    }
+                }
+            })
+            .map_err(|e| HashError::Internal(format!("cannot start a hashing thread: {e}")))?;
+    }
+    Ok(sender)
+}
+
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // Linux applies setpriority(PRIO_PROCESS, tid) to the one thread. Raising a nice value needs
+    // no privilege; failing (a seccomp profile, say) only costs latency under a flood.
+    let tid = rustix::thread::gettid();
+    let current = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), current.saturating_add(HASH_THREAD_NICE).min(19)) {
+        tracing::warn!(error = %e, "cannot lower the priority of a password-hashing thread");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
 
 impl PasswordHasher {
     pub fn new(config: &PasswordConfig) -> Result<Self, HashError> {
@@ -57,12 +116,14 @@ impl PasswordHasher {
         };
         let dummy = latchkey_core::secret::Secret::generate();
         let dummy_hash = hash_with(&params, dummy.expose())?;
+        let jobs = start_pool(slots)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
-                permits: Semaphore::new(slots),
+                permits: Arc::new(Semaphore::new(slots)),
                 queue_timeout: config.hash_queue_timeout,
                 dummy_hash,
+                jobs: Mutex::new(jobs),
             }),
         })
     }
@@ -108,13 +169,27 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit = tokio::time::timeout(self.inner.queue_timeout, self.inner.permits.acquire())
-            .await
-            .map_err(|_| HashError::Busy)?
-            .map_err(|_| HashError::Internal("hasher closed".into()))?;
-        let result = tokio::task::spawn_blocking(work).await.map_err(|e| HashError::Internal(e.to_string()))?;
-        drop(permit);
-        result
+        let permit: OwnedSemaphorePermit =
+            tokio::time::timeout(self.inner.queue_timeout, Arc::clone(&self.inner.permits).acquire_owned())
+                .await
+                .map_err(|_| HashError::Busy)?
+                .map_err(|_| HashError::Internal("hasher closed".into()))?;
+        let (reply, answer) = oneshot::channel();
+        // The permit travels with the job and is released when the hash is done, not when the
+        // request stops waiting: a client that disconnects mid-hash does not free a slot that a
+        // thread is still busy with.
+        let job: Job = Box::new(move || {
+            let result = work();
+            drop(permit);
+            let _ = reply.send(result);
+        });
+        self.inner
+            .jobs
+            .lock()
+            .map_err(|_| HashError::Internal("hashing queue poisoned".into()))?
+            .send(job)
+            .map_err(|_| HashError::Internal("hashing threads gone".into()))?;
+        answer.await.map_err(|_| HashError::Internal("a hashing thread stopped".into()))?
     }
 }
 
@@ -185,11 +260,52 @@ mod tests {
     #[tokio::test]
     async fn a_full_hasher_answers_busy_quickly() {
         let hasher = PasswordHasher::new(&config(8, 1)).unwrap();
-        let held = hasher.inner.permits.acquire().await.unwrap();
+        let held = hasher.try_hold_slot().unwrap();
         let started = std::time::Instant::now();
         assert_eq!(hasher.hash("x").await, Err(HashError::Busy));
         assert!(started.elapsed() < Duration::from_secs(1));
         drop(held);
+        assert!(hasher.hash("x").await.is_ok());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_at_a_lower_priority_than_the_runtime() {
+        let hasher = PasswordHasher::new(&config(8, 2)).unwrap();
+        let here = rustix::process::getpriority_process(None).unwrap();
+        let there = hasher
+            .run(|| Ok(rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(there, (here + HASH_THREAD_NICE).min(19), "runtime thread at nice {here}");
+        // The runtime thread itself is untouched.
+        assert_eq!(rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap(), here);
+    }
+
+    #[tokio::test]
+    async fn a_slot_stays_taken_until_its_hash_ends_even_if_the_caller_gives_up() {
+        let hasher = PasswordHasher::new(&config(8, 1)).unwrap();
+        let (started_tx, started_rx) = oneshot::channel();
+        let (finish_tx, finish_rx) = std::sync::mpsc::channel::<()>();
+        let caller = hasher.clone();
+        let waiting = tokio::spawn(async move {
+            caller
+                .run(move || {
+                    started_tx.send(()).unwrap();
+                    finish_rx.recv().unwrap();
+                    Ok(())
+                })
+                .await
+        });
+        started_rx.await.unwrap();
+        // The request goes away (a client disconnect) while its hash is still running.
+        waiting.abort();
+        assert!(waiting.await.unwrap_err().is_cancelled());
+        assert_eq!(hasher.capacity(), 0, "the slot is still in use by the running hash");
+        assert_eq!(hasher.hash("x").await, Err(HashError::Busy));
+        finish_tx.send(()).unwrap();
+        // Freed by the thread once the hash ends.
+        drop(hasher.inner.permits.acquire().await.unwrap());
         assert!(hasher.hash("x").await.is_ok());
     }
 }
