@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 pub use latchkey_store::testing::TempPostgres;
 
 pub mod browser;
+pub mod http;
+pub mod rp;
+
+/// A password that meets the policy (length, not common, no username, strong enough): every
+/// account the tests create has it unless a test says otherwise.
+pub const PASSWORD: &str = "violet-tractor-sunrise-917";
 
 /// Path of a workspace binary built by cargo (`target/<profile>/<name>`).
 pub fn binary(name: &str) -> PathBuf {
@@ -150,6 +156,14 @@ impl Server {
     pub fn data_dir(&self) -> &Path {
         self.data_dir.as_ref().map_or(Path::new("."), |d| d.path())
     }
+
+    /// Runs `latchkey <args>` on this server's data directory and database; fails the test on a
+    /// non-zero exit and returns its stdout.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> String {
+        let out = run_cli(self.data_dir(), &self.db, args, stdin).unwrap_or_else(|e| panic!("latchkey {args:?}: {e}"));
+        assert!(out.status.success(), "latchkey {args:?}:\n{}\n{}", out.stdout, out.stderr);
+        out.stdout
+    }
 }
 
 impl Drop for Server {
@@ -199,4 +213,89 @@ pub fn run_cli(data_dir: &Path, db: &Db, args: &[&str], stdin: &str) -> anyhow::
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
+}
+
+/// The client secret `latchkey clients add` prints once.
+pub fn printed_secret(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.split("store it now): ").nth(1))
+        .unwrap_or_else(|| panic!("the secret is printed once: {stdout}"))
+        .trim()
+        .to_owned()
+}
+
+/// Adds the account `name` (email `name@example.com`, password [`PASSWORD`]) through the CLI, with
+/// the admin role if `admin`.
+pub fn add_user(server: &Server, name: &str, admin: bool) {
+    let email = format!("{name}@example.com");
+    let mut args = vec!["users", "add", name, "--email", &email];
+    if admin {
+        args.extend(["--role", "admin"]);
+    }
+    server.cli(&args, &format!("{PASSWORD}\n"));
+}
+
+/// Registers the confidential client `id` through the CLI (`clients add id <args>`); returns its secret.
+pub fn add_client(server: &Server, id: &str, args: &[&str]) -> String {
+    let mut all = vec!["clients", "add", id];
+    all.extend(args);
+    printed_secret(&server.cli(&all, ""))
+}
+
+/// A loopback port nobody listens on right now (for a server whose issuer must be known up front).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .unwrap_or_else(|e| panic!("binding a free port: {e}"));
+    listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("reading the bound port: {e}"))
+}
+
+/// Decodes unpadded base64url (a JWT segment), independently of the server's base64 crate.
+pub fn base64url_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for c in s.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).unwrap_or_else(|| panic!("{c:?} is not base64url in {s}"));
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Declares each scenario (`async fn name(server: &Server)` in the calling file) as two tests,
+/// `sqlite::name` and `postgres::name`, each on a fresh server; `name with ("KEY", "value")` starts
+/// that scenario's servers with that environment. The PostgreSQL test gets a fresh database and
+/// drops it afterwards (skipped loudly without a server, failing in CI: [`TempPostgres::create`]).
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($scenario:ident $(with $env:expr)?),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let env: &[(&str, &str)] = &[$($env)?];
+                    let server = $crate::Server::start($crate::Db::Sqlite, env).unwrap();
+                    super::$scenario(&server).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let Some(pg) = $crate::TempPostgres::create().await else { return };
+                    let env: &[(&str, &str)] = &[$($env)?];
+                    let server = $crate::Server::start($crate::Db::Url(pg.url.clone()), env).unwrap();
+                    super::$scenario(&server).await;
+                    drop(server);
+                    pg.drop_db().await;
+                }
+            )*
+        }
+    };
 }

@@ -9,21 +9,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::sync::Arc;
-
-use latchkey_tests::{Db, Server, TempPostgres, run_cli};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use latchkey_tests::http::{Browser, ISSUER, query_param};
+use latchkey_tests::rp::Rp;
+use latchkey_tests::{PASSWORD, Server, add_client};
+use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest, HttpResponse, IntrospectionUrl, IssuerUrl,
-    Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, RedirectUrl, Scope, TokenIntrospectionResponse as _,
+    CsrfToken, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, Scope, TokenIntrospectionResponse as _,
 };
 use reqwest::StatusCode;
-use reqwest::cookie::Jar;
-use reqwest::header::HeaderMap;
 
-const PASSWORD: &str = "violet-tractor-sunrise-917";
 const NEW_PASSWORD: &str = "copper-lantern-meadow-204";
-const ISSUER: &str = "http://127.0.0.1:8080";
 const REDIRECT: &str = "https://rp.example/callback";
 const TAKEN: &str = "That username or email cannot be used.";
 const WRONG: &str = "That is not your current password.";
@@ -32,111 +27,10 @@ const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 
 const SAFARI_IOS: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like \
                           Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
 
-/// Sends a request meant for the issuer's address to the server's real one.
-fn to_server(url: &str, base: &str) -> String {
-    match url.strip_prefix(ISSUER) {
-        Some(rest) => format!("{base}{rest}"),
-        None => url.to_owned(),
-    }
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> Option<&str> {
-        self.headers.get("location").and_then(|v| v.to_str().ok())
-    }
-
-    /// The value of the hidden (or any) input `name`, with tera's attribute escaping undone for the
-    /// few characters these values contain.
-    fn field(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no {name} in {}", self.body)) + marker.len();
-        let raw = self.body[start..].split('"').next().unwrap();
-        raw.replace("&#x3D;", "=").replace("&#x2F;", "/").replace("&amp;", "&")
-    }
-
-    /// Every value of the inputs named `name`, in page order.
-    fn fields(&self, name: &str) -> Vec<String> {
-        let marker = format!("name=\"{name}\" value=\"");
-        self.body
-            .match_indices(&marker)
-            .map(|(i, _)| self.body[i + marker.len()..].split('"').next().unwrap().to_owned())
-            .collect()
-    }
-}
-
-/// A browser: its own cookie jar and user agent, no automatic redirects.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Browser {
-    fn new(server: &Server, user_agent: &str) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_provider(Arc::new(Jar::default()))
-            .user_agent(user_agent)
-            .build()
-            .unwrap();
-        Self { client, base: server.base_url.clone() }
-    }
-
-    fn url(&self, target: &str) -> String {
-        if target.starts_with('/') { format!("{}{target}", self.base) } else { to_server(target, &self.base) }
-    }
-
-    async fn read(response: reqwest::Response) -> Page {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.unwrap();
-        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-        Page { status, headers, body }
-    }
-
-    async fn get(&self, target: &str) -> Page {
-        Self::read(self.client.get(self.url(target)).send().await.unwrap()).await
-    }
-
-    /// A form post as a browser sends it from our own page.
-    async fn post(&self, target: &str, fields: &[(&str, &str)]) -> Page {
-        let request = self.client.post(self.url(target)).header("origin", &self.base).form(fields);
-        Self::read(request.send().await.unwrap()).await
-    }
-
-    /// Loads `page` for its CSRF token, then posts `fields` with it to `action`.
-    async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
-        let token = self.get(page).await.field("csrf_token");
-        let mut all = fields.to_vec();
-        all.push(("csrf_token", &token));
-        self.post(action, &all).await
-    }
-
-    async fn signup(&self, username: &str) {
-        let email = format!("{username}@example.com");
-        let fields =
-            [("username", username), ("email", &email), ("password", PASSWORD), ("password_confirm", PASSWORD)];
-        let page = self.submit("/signup", "/signup", &fields).await;
-        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    }
-
-    async fn login(&self, login: &str, password: &str) -> Page {
-        self.submit("/login", "/login", &[("login", login), ("password", password)]).await
-    }
-
-    async fn signed_in(&self) -> bool {
-        let page = self.get("/account").await;
-        match page.status {
-            StatusCode::OK => true,
-            StatusCode::SEE_OTHER => false,
-            other => panic!("/account answered {other}"),
-        }
-    }
+/// Signs up `username` (email `username@example.com`, [`PASSWORD`]); fails the test unless it works.
+async fn signup(browser: &Browser, username: &str) {
+    let page = browser.signup(username, &format!("{username}@example.com"), PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
 }
 
 fn password_change<'a>(current: &'a str, new: &'a str, confirm: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -148,9 +42,9 @@ fn password_change<'a>(current: &'a str, new: &'a str, confirm: &'a str) -> Vec<
 // ---------------------------------------------------------------------------------------------
 
 async fn profile_edit_and_email_change(server: &Server) {
-    let alice = Browser::new(server, FIREFOX);
-    alice.signup("alice").await;
-    Browser::new(server, FIREFOX).signup("bob").await;
+    let alice = Browser::with_user_agent(server, FIREFOX);
+    signup(&alice, "alice").await;
+    signup(&Browser::with_user_agent(server, FIREFOX), "bob").await;
 
     let page = alice
         .submit(
@@ -205,15 +99,15 @@ async fn profile_edit_and_email_change(server: &Server) {
         overview.body
     );
     // Sign-in follows the new address.
-    let other = Browser::new(server, SAFARI_IOS);
+    let other = Browser::with_user_agent(server, SAFARI_IOS);
     assert!(other.login("alice@example.com", PASSWORD).await.body.contains(INVALID));
     assert_eq!(other.login("liddell@example.com", PASSWORD).await.status, StatusCode::SEE_OTHER);
 }
 
 async fn password_change_with_policy_errors_and_signing_out_others(server: &Server) {
-    let laptop = Browser::new(server, FIREFOX);
-    laptop.signup("alice").await;
-    let phone = Browser::new(server, SAFARI_IOS);
+    let laptop = Browser::with_user_agent(server, FIREFOX);
+    signup(&laptop, "alice").await;
+    let phone = Browser::with_user_agent(server, SAFARI_IOS);
     assert_eq!(phone.login("alice", PASSWORD).await.status, StatusCode::SEE_OTHER);
 
     let page = laptop
@@ -246,20 +140,20 @@ async fn password_change_with_policy_errors_and_signing_out_others(server: &Serv
     assert!(laptop.signed_in().await, "this session stays");
     assert!(!phone.signed_in().await, "the other browser is anonymous now");
 
-    let fresh = Browser::new(server, SAFARI_IOS);
+    let fresh = Browser::with_user_agent(server, SAFARI_IOS);
     assert!(fresh.login("alice", PASSWORD).await.body.contains(INVALID), "the old password is gone");
     assert_eq!(fresh.login("alice", NEW_PASSWORD).await.status, StatusCode::SEE_OTHER);
 }
 
 async fn sessions_list_and_ending_sessions(server: &Server) {
-    let laptop = Browser::new(server, FIREFOX);
-    laptop.signup("alice").await;
-    let phone = Browser::new(server, SAFARI_IOS);
+    let laptop = Browser::with_user_agent(server, FIREFOX);
+    signup(&laptop, "alice").await;
+    let phone = Browser::with_user_agent(server, SAFARI_IOS);
     assert_eq!(phone.login("alice", PASSWORD).await.status, StatusCode::SEE_OTHER);
     // Bob, signed in twice: his first browser sees the id of his second session.
-    let bob1 = Browser::new(server, FIREFOX);
-    bob1.signup("bob").await;
-    let bob2 = Browser::new(server, FIREFOX);
+    let bob1 = Browser::with_user_agent(server, FIREFOX);
+    signup(&bob1, "bob").await;
+    let bob2 = Browser::with_user_agent(server, FIREFOX);
     assert_eq!(bob2.login("bob", PASSWORD).await.status, StatusCode::SEE_OTHER);
     let bobs_other = bob1.get("/account/sessions").await.fields("session_id");
     assert_eq!(bobs_other.len(), 1);
@@ -293,77 +187,21 @@ async fn sessions_list_and_ending_sessions(server: &Server) {
     assert!(!bob2.signed_in().await && bob1.signed_in().await && laptop.signed_in().await);
 }
 
-/// Registers a confidential client through the CLI; returns its secret.
+/// Registers the confidential client `photos` through the CLI; returns its secret.
 fn register_client(server: &Server) -> String {
-    let args = [
-        "clients",
-        "add",
-        "photos",
-        "--name",
-        "Photo Album",
-        "--redirect-uri",
-        REDIRECT,
-        "--scope",
-        "openid",
-        "--scope",
-        "email",
-        "--scope",
-        "offline_access",
-    ];
-    let out = run_cli(server.data_dir(), &server.db, &args, "").unwrap();
-    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
-    out.stdout
-        .lines()
-        .find_map(|l| l.split("store it now): ").nth(1))
-        .expect("the secret is printed once")
-        .trim()
-        .to_owned()
-}
-
-/// The relying party's HTTP client for `openidconnect`: no redirects, issuer URLs to the server.
-fn rp_http(
-    base: String,
-) -> impl Fn(HttpRequest) -> std::pin::Pin<Box<dyn Future<Output = Result<HttpResponse, std::io::Error>>>> {
-    let client = openidconnect::reqwest::Client::builder()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    move |req: HttpRequest| {
-        let client = client.clone();
-        let url = to_server(&req.uri().to_string(), &base);
-        Box::pin(async move {
-            let io = |e: openidconnect::reqwest::Error| std::io::Error::other(e.to_string());
-            let mut builder = client.request(req.method().clone(), url).body(req.body().clone());
-            for (name, value) in req.headers() {
-                builder = builder.header(name, value);
-            }
-            let res = builder.send().await.map_err(io)?;
-            let mut out = openidconnect::http::Response::builder().status(res.status());
-            for (name, value) in res.headers() {
-                out = out.header(name, value);
-            }
-            let body = res.bytes().await.map_err(io)?.to_vec();
-            out.body(body).map_err(std::io::Error::other)
-        })
-    }
+    let scopes = ["--scope", "openid", "--scope", "email", "--scope", "offline_access"];
+    add_client(server, "photos", &[&["--name", "Photo Album", "--redirect-uri", REDIRECT][..], &scopes].concat())
 }
 
 async fn revoking_a_connected_app_ends_its_tokens(server: &Server) {
     let secret = register_client(server);
-    let browser = Browser::new(server, FIREFOX);
-    browser.signup("alice").await;
+    let browser = Browser::with_user_agent(server, FIREFOX);
+    signup(&browser, "alice").await;
     assert!(browser.get("/account/apps").await.body.contains("No connected applications."));
 
     // The real code flow: authorize, consent, code exchange with PKCE.
-    let http = rp_http(server.base_url.clone());
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(ISSUER.into()).unwrap(), &http).await.unwrap();
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("photos".into()),
-        Some(ClientSecret::new(secret.clone())),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap())
-    .set_introspection_url(IntrospectionUrl::new(format!("{ISSUER}/introspect")).unwrap());
+    let rp = Rp::discover(&server.base_url, ISSUER, "photos", &secret, REDIRECT).await;
+    let (client, http) = (&rp.client, &rp.http);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, _state, _nonce) = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -374,30 +212,12 @@ async fn revoking_a_connected_app_ends_its_tokens(server: &Server) {
     let consent = browser.get(auth_url.as_str()).await;
     assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
     assert!(consent.body.contains("Photo Album"));
-    let answer = browser
-        .post(
-            "/consent",
-            &[
-                ("csrf_token", &consent.field("csrf_token")),
-                ("request", &consent.field("request")),
-                ("issued_at", &consent.field("issued_at")),
-                ("ticket", &consent.field("ticket")),
-                ("decision", "allow"),
-            ],
-        )
-        .await;
+    let answer = browser.consent(&consent, "allow").await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    let callback = reqwest::Url::parse(answer.location().unwrap()).unwrap();
-    let code = callback.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).unwrap();
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let code = query_param(answer.location().unwrap(), "code").unwrap();
+    let tokens = rp.exchange(code, verifier).await;
     let refresh = tokens.refresh_token().expect("offline_access was granted").clone();
-    assert!(client.introspect(tokens.access_token()).request_async(&http).await.unwrap().active());
+    assert!(client.introspect(tokens.access_token()).request_async(http).await.unwrap().active());
 
     // The console lists it, in plain words.
     let apps = browser.get("/account/apps").await;
@@ -413,8 +233,8 @@ async fn revoking_a_connected_app_ends_its_tokens(server: &Server) {
     assert!(apps.body.contains("No connected applications."));
 
     // The application's tokens no longer work.
-    assert!(client.exchange_refresh_token(&refresh).unwrap().request_async(&http).await.is_err(), "refresh refused");
-    assert!(!client.introspect(tokens.access_token()).request_async(&http).await.unwrap().active(), "access inactive");
+    assert!(client.exchange_refresh_token(&refresh).unwrap().request_async(http).await.is_err(), "refresh refused");
+    assert!(!client.introspect(tokens.access_token()).request_async(http).await.unwrap().active(), "access inactive");
     let activity = browser.get("/account/activity").await;
     assert!(activity.body.contains("Revoked an application&#x27;s access"), "{}", activity.body);
 
@@ -430,11 +250,11 @@ async fn revoking_a_connected_app_ends_its_tokens(server: &Server) {
 }
 
 async fn activity_shows_own_events_only(server: &Server) {
-    let alice = Browser::new(server, FIREFOX);
-    alice.signup("alice").await;
-    let bob = Browser::new(server, FIREFOX);
-    bob.signup("bob").await;
-    let stranger = Browser::new(server, SAFARI_IOS);
+    let alice = Browser::with_user_agent(server, FIREFOX);
+    signup(&alice, "alice").await;
+    let bob = Browser::with_user_agent(server, FIREFOX);
+    signup(&bob, "bob").await;
+    let stranger = Browser::with_user_agent(server, SAFARI_IOS);
     assert!(stranger.login("alice", "wrong-password-one").await.body.contains(INVALID));
     for guess in ["wrong-password-two", "wrong-password-three"] {
         assert!(stranger.login("bob", guess).await.body.contains(INVALID));
@@ -458,35 +278,7 @@ async fn activity_shows_own_events_only(server: &Server) {
 // Both databases
 // ---------------------------------------------------------------------------------------------
 
-macro_rules! on_both_databases {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            use super::{Db, Server};
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let server = Server::start(Db::Sqlite, &[]).unwrap();
-                    super::$scenario(&server).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::{Db, Server, TempPostgres};
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let Some(pg) = TempPostgres::create().await else { return };
-                    let server = Server::start(Db::Url(pg.url.clone()), &[]).unwrap();
-                    super::$scenario(&server).await;
-                    drop(server);
-                    pg.drop_db().await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_databases!(
+latchkey_tests::on_both_databases!(
     profile_edit_and_email_change,
     password_change_with_policy_errors_and_signing_out_others,
     sessions_list_and_ending_sessions,

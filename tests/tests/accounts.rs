@@ -8,125 +8,28 @@
 
 use std::sync::Arc;
 
-use latchkey_tests::{Db, Server, TempPostgres, run_cli};
+use latchkey_tests::http::{Browser, Page};
+use latchkey_tests::{PASSWORD, Server, run_cli};
 use reqwest::StatusCode;
-use reqwest::cookie::{CookieStore as _, Jar};
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderValue;
 
-const PASSWORD: &str = "violet-tractor-sunrise-917";
 const INVALID: &str = "Incorrect username or password.";
 const CSRF_MESSAGE: &str = "This form has expired or was sent from another site";
 
-/// A browser: its own cookie jar, no automatic redirects.
-struct Browser {
-    client: reqwest::Client,
-    jar: Arc<Jar>,
-    base: String,
+fn assert_no_store(page: &Page, what: &str) {
+    assert_eq!(page.headers.get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"), "{what}");
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+/// An HTML page (never a plain-text rejection or a 500).
+fn assert_html(page: &Page, what: &str) {
+    let ct = page.headers.get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert!(ct.starts_with("text/html"), "{what}: content-type {ct}");
+    assert!(page.body.contains("<html"), "{what}: {}", page.body);
 }
 
-impl Page {
-    fn location(&self) -> Option<&str> {
-        self.headers.get("location").and_then(|v| v.to_str().ok())
-    }
-
-    fn set_cookies(&self) -> Vec<String> {
-        self.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
-    }
-
-    fn set_cookie(&self, name: &str) -> Option<String> {
-        self.set_cookies().into_iter().find(|c| c.starts_with(&format!("{name}=")))
-    }
-
-    fn csrf_token(&self) -> String {
-        let marker = "name=\"csrf_token\" value=\"";
-        let start = self.body.find(marker).unwrap_or_else(|| panic!("no csrf_token in {}", self.body)) + marker.len();
-        self.body[start..].split('"').next().unwrap().to_owned()
-    }
-
-    fn assert_no_store(&self, what: &str) {
-        assert_eq!(self.headers.get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"), "{what}");
-    }
-
-    /// An HTML page (never a plain-text rejection or a 500).
-    fn assert_html(&self, what: &str) {
-        let ct = self.headers.get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-        assert!(ct.starts_with("text/html"), "{what}: content-type {ct}");
-        assert!(self.body.contains("<html"), "{what}: {}", self.body);
-    }
-}
-
-impl Browser {
-    fn new(server: &Server) -> Self {
-        let jar = Arc::new(Jar::default());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_provider(jar.clone())
-            .build()
-            .unwrap();
-        Self { client, jar, base: server.base_url.clone() }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    async fn read(response: reqwest::Response) -> Page {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.unwrap();
-        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-        Page { status, headers, body }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        Self::read(self.client.get(self.url(path)).send().await.unwrap()).await
-    }
-
-    /// A form post as a browser sends it from our own page (`Origin` is the page's origin).
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let request = self.client.post(self.url(path)).header("origin", &self.base).form(fields);
-        Self::read(request.send().await.unwrap()).await
-    }
-
-    /// Loads `page` for its CSRF token, then posts `fields` with it to `action`.
-    async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
-        let token = self.get(page).await.csrf_token();
-        let mut all = fields.to_vec();
-        all.push(("csrf_token", &token));
-        self.post(action, &all).await
-    }
-
-    async fn signup(&self, username: &str, email: &str, password: &str) -> Page {
-        let fields = [("username", username), ("email", email), ("password", password), ("password_confirm", password)];
-        self.submit("/signup", "/signup", &fields).await
-    }
-
-    async fn login(&self, login: &str, password: &str, remember_me: bool) -> Page {
-        let mut fields = vec![("login", login), ("password", password)];
-        if remember_me {
-            fields.push(("remember_me", "on"));
-        }
-        self.submit("/login", "/login", &fields).await
-    }
-
-    /// The `Cookie` header this browser would send.
-    fn cookie_header(&self) -> String {
-        self.jar.cookies(&self.base.parse().unwrap()).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
-    }
-
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.cookie_header().split("; ").find_map(|c| c.strip_prefix(&format!("{name}=")).map(str::to_owned))
-    }
-
-    fn plant_cookie(&self, name: &str, value: &str) {
-        self.jar.add_cookie_str(&format!("{name}={value}; Path=/"), &self.base.parse().unwrap());
-    }
+/// Signs in with "Remember me" ticked.
+async fn login_remembered(browser: &Browser, login: &str, password: &str) -> Page {
+    browser.submit("/login", "/login", &[("login", login), ("password", password), ("remember_me", "on")]).await
 }
 
 /// A raw request with exactly these headers and body, no cookie jar.
@@ -147,7 +50,7 @@ async fn sign_up_sign_out_sign_in_and_account(server: &Server) {
     let browser = Browser::new(server);
     let page = browser.get("/signup").await;
     assert_eq!(page.status, StatusCode::OK);
-    page.assert_no_store("GET /signup");
+    assert_no_store(&page, "GET /signup");
     for needle in [
         r#"id="username" name="username""#,
         r#"id="email" name="email" type="email""#,
@@ -168,7 +71,7 @@ async fn sign_up_sign_out_sign_in_and_account(server: &Server) {
     let done = browser.signup("Alice", "alice@example.com", PASSWORD).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert_eq!(done.location(), Some("/account"));
-    done.assert_no_store("sign-up redirect");
+    assert_no_store(&done, "sign-up redirect");
     let session = done.set_cookie("latchkey_session").expect("a session cookie");
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(session.contains(attr), "{session}");
@@ -177,7 +80,7 @@ async fn sign_up_sign_out_sign_in_and_account(server: &Server) {
 
     let account = browser.get("/account").await;
     assert_eq!(account.status, StatusCode::OK);
-    account.assert_no_store("/account");
+    assert_no_store(&account, "/account");
     assert!(account.body.contains(r#"<dl class="facts">"#));
     assert!(account.body.contains("alice@example.com") && account.body.contains("<dd>alice</dd>"), "{}", account.body);
     assert!(account.body.contains("Signed in"));
@@ -197,7 +100,7 @@ async fn sign_up_sign_out_sign_in_and_account(server: &Server) {
     // GET /logout only asks.
     let confirm = browser.get("/logout").await;
     assert_eq!(confirm.status, StatusCode::OK);
-    confirm.assert_no_store("GET /logout");
+    assert_no_store(&confirm, "GET /logout");
     assert!(confirm.body.contains(r#"action="/logout""#) && confirm.body.contains(">Sign out</button>"));
     assert_eq!(browser.get("/account").await.status, StatusCode::OK, "GET /logout changes nothing");
 
@@ -221,8 +124,8 @@ async fn sign_up_sign_out_sign_in_and_account(server: &Server) {
     ] {
         assert!(page.body.contains(needle), "login page lacks {needle}");
     }
-    page.assert_no_store("GET /login");
-    let signed_in = browser.login("ALICE@example.com", PASSWORD, true).await;
+    assert_no_store(&page, "GET /login");
+    let signed_in = login_remembered(&browser, "ALICE@example.com", PASSWORD).await;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER, "{}", signed_in.body);
     let session = signed_in.set_cookie("latchkey_session").unwrap();
     assert!(session.contains("Max-Age=2592000"), "{session}");
@@ -240,7 +143,7 @@ async fn sign_up_reports_each_problem_next_to_its_field(server: &Server) {
     let fields = [("username", "a!"), ("email", "not-an-email"), ("password", "short"), ("password_confirm", "other")];
     let page = browser.submit("/signup", "/signup", &fields).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    page.assert_no_store("sign-up errors");
+    assert_no_store(&page, "sign-up errors");
     for field in ["username", "email", "password", "password_confirm"] {
         assert!(
             page.body.contains(&format!(r#"<p class="field-error" id="{field}-error">"#)),
@@ -290,7 +193,7 @@ async fn failed_sign_in_keeps_the_username_and_clears_the_password(server: &Serv
     let browser = Browser::new(server);
     assert_eq!(browser.signup("erin", "erin@example.com", PASSWORD).await.status, StatusCode::SEE_OTHER);
     let anon = Browser::new(server);
-    let page = anon.login("erin", "wrong-password-entirely", false).await;
+    let page = anon.login("erin", "wrong-password-entirely").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains(&format!(r#"<div class="flash error" role="alert">{INVALID}</div>"#)), "{}", page.body);
     assert!(page.body.contains(r#"name="login" type="text" value="erin""#));
@@ -313,7 +216,7 @@ async fn forms_without_a_valid_csrf_token_or_from_other_sites_are_refused(server
 
     let refused = |page: &Page, what: &str| {
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{what}");
-        page.assert_html(what);
+        assert_html(page, what);
         assert!(page.body.contains(CSRF_MESSAGE), "{what}: {}", page.body);
         assert!(page.set_cookie("latchkey_session").is_none(), "{what}");
     };
@@ -345,11 +248,11 @@ async fn forms_without_a_valid_csrf_token_or_from_other_sites_are_refused(server
     let token = fresh.get("/login").await.csrf_token();
     let mut valid = login.to_vec();
     valid.push(("csrf_token", &token));
-    let cross_origin = fresh.client.post(fresh.url("/login")).header("origin", "https://evil.example").form(&valid);
+    let cross_origin = fresh.client().post(fresh.url("/login")).header("origin", "https://evil.example").form(&valid);
     refused(&Browser::read(cross_origin.send().await.unwrap()).await, "Origin: evil");
-    let cross_site = fresh.client.post(fresh.url("/login")).header("sec-fetch-site", "cross-site").form(&valid);
+    let cross_site = fresh.client().post(fresh.url("/login")).header("sec-fetch-site", "cross-site").form(&valid);
     refused(&Browser::read(cross_site.send().await.unwrap()).await, "Sec-Fetch-Site: cross-site");
-    let null_origin = fresh.client.post(fresh.url("/login")).header("origin", "null").form(&valid);
+    let null_origin = fresh.client().post(fresh.url("/login")).header("origin", "null").form(&valid);
     refused(&Browser::read(null_origin.send().await.unwrap()).await, "Origin: null");
     // The same form from our own origin works.
     assert_eq!(fresh.post("/login", &valid).await.status, StatusCode::SEE_OTHER);
@@ -385,7 +288,7 @@ async fn unknown_user_wrong_password_and_disabled_account_look_the_same(server: 
     let mut seen = Vec::new();
     for (login, password) in [("nobody", "wrong-password-here"), ("grace", "wrong-password-here"), ("heidi", PASSWORD)]
     {
-        let page = browser.login(login, password, false).await;
+        let page = browser.login(login, password).await;
         let body = page.body.replace(&format!(r#"value="{login}""#), r#"value="…""#);
         let cookies = page.set_cookies();
         seen.push((login, page.status, body, cookies));
@@ -438,13 +341,13 @@ async fn one_hundred_parallel_guesses_get_only_the_free_attempts(server: &Server
     // Even the right password waits for the delay (the counter is per identifier, not per account
     // found, so unknown names behave the same)...
     let owner_try = Browser::new(server);
-    let page = owner_try.login("ivan", PASSWORD, false).await;
+    let page = owner_try.login("ivan", PASSWORD).await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = page.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry <= 2, "the first delay is short: {retry}");
     // ...which is never permanent: after it, the right password works and clears the counter.
     tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
-    let page = owner_try.login("ivan", PASSWORD, false).await;
+    let page = owner_try.login("ivan", PASSWORD).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     // Other accounts were never affected (the per-address counter counts failures: 5 < 20).
     let other = Browser::new(server);
@@ -467,9 +370,9 @@ async fn guesses_across_many_names_are_throttled_per_address(server: &Server) {
     assert!(page.headers.contains_key("retry-after"));
     // X-Forwarded-For from an untrusted peer is ignored: a spoofed address does not escape.
     let spoofed = browser
-        .client
+        .client()
         .post(browser.url("/login"))
-        .header("origin", &browser.base)
+        .header("origin", browser.base())
         .header("x-forwarded-for", "203.0.113.77")
         .form(&[("login", "nobody-new"), ("password", "x-wrong"), ("csrf_token", &token)]);
     assert_eq!(Browser::read(spoofed.send().await.unwrap()).await.status, StatusCode::TOO_MANY_REQUESTS);
@@ -482,9 +385,9 @@ async fn forwarded_for_is_believed_from_trusted_proxies(server: &Server) {
     for i in 0..30 {
         let name = format!("nobody{i}");
         let request = browser
-            .client
+            .client()
             .post(browser.url("/login"))
-            .header("origin", &browser.base)
+            .header("origin", browser.base())
             .header("x-forwarded-for", format!("198.51.100.{i}"))
             .form(&[("login", name.as_str()), ("password", "some-wrong-password"), ("csrf_token", &token)]);
         assert_eq!(Browser::read(request.send().await.unwrap()).await.status, StatusCode::OK, "client {i}");
@@ -537,7 +440,7 @@ async fn reflected_and_stored_values_are_escaped(server: &Server) {
     .unwrap();
     assert!(out.status.success(), "{}", out.stderr);
     let browser = Browser::new(server);
-    assert_eq!(browser.login("mallory", PASSWORD, false).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(browser.login("mallory", PASSWORD).await.status, StatusCode::SEE_OTHER);
     let account = browser.get("/account").await;
     assert!(account.body.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"), "{}", account.body);
     assert!(!account.body.contains("<script>alert"));
@@ -614,12 +517,12 @@ async fn malformed_bodies_get_a_400_page(server: &Server) {
     for (what, headers, body, status, message) in cases {
         let page = raw_post(server, "/login", &headers, body).await;
         assert_eq!(page.status, status, "{what}: {}", page.body);
-        page.assert_html(what);
+        assert_html(&page, what);
         assert!(page.body.contains(message), "{what}: {}", page.body);
     }
     let bad_query = browser.get("/login?return_to=%FF").await;
     assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
-    bad_query.assert_html("bad query");
+    assert_html(&bad_query, "bad query");
 }
 
 async fn a_cookie_set_before_sign_in_is_never_promoted(server: &Server) {
@@ -630,7 +533,7 @@ async fn a_cookie_set_before_sign_in_is_never_promoted(server: &Server) {
     browser.plant_cookie("latchkey_session", planted);
     let page = browser.get("/account").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
-    let page = browser.login("nina", PASSWORD, false).await;
+    let page = browser.login("nina", PASSWORD).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     let issued = browser.cookie("latchkey_session").unwrap();
     assert_ne!(issued, planted);
@@ -639,7 +542,7 @@ async fn a_cookie_set_before_sign_in_is_never_promoted(server: &Server) {
     attacker.plant_cookie("latchkey_session", planted);
     assert_eq!(attacker.get("/account").await.status, StatusCode::SEE_OTHER, "the planted value is worth nothing");
     // Signing in again (same browser) issues yet another id.
-    browser.login("nina", PASSWORD, false).await;
+    browser.login("nina", PASSWORD).await;
     assert_ne!(browser.cookie("latchkey_session").unwrap(), issued);
     let replay = Browser::new(server);
     replay.plant_cookie("latchkey_session", &issued);
@@ -664,37 +567,7 @@ async fn a_replayed_cookie_after_sign_out_is_anonymous(server: &Server) {
 // Both databases
 // ---------------------------------------------------------------------------------------------
 
-macro_rules! on_both_databases {
-    ($($scenario:ident $(with $env:expr)?),* $(,)?) => {
-        mod sqlite {
-            use super::{Db, Server};
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let env: &[(&str, &str)] = &[$($env)?];
-                    let server = Server::start(Db::Sqlite, env).unwrap();
-                    super::$scenario(&server).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::{Db, Server, TempPostgres};
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let Some(pg) = TempPostgres::create().await else { return };
-                    let env: &[(&str, &str)] = &[$($env)?];
-                    let server = Server::start(Db::Url(pg.url.clone()), env).unwrap();
-                    super::$scenario(&server).await;
-                    drop(server);
-                    pg.drop_db().await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_databases!(
+latchkey_tests::on_both_databases!(
     sign_up_sign_out_sign_in_and_account,
     sign_up_reports_each_problem_next_to_its_field,
     failed_sign_in_keeps_the_username_and_clears_the_password,
