@@ -7,13 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::sync::Arc;
-
 use latchkey_tests::browser::Browser;
-use latchkey_tests::{Db, Server, run_cli};
-use reqwest::StatusCode;
+use latchkey_tests::http::{Browser as HttpBrowser, url_encode};
+use latchkey_tests::{Db, PASSWORD, Server, add_client};
 
-const PASSWORD: &str = "violet-tractor-sunrise-917";
 const NEW_PASSWORD: &str = "copper-lantern-meadow-204";
 const REDIRECT: &str = "https://photos.example/callback";
 /// RFC 7636 Appendix B's S256 challenge: the authorization request needs one; this test never
@@ -23,52 +20,15 @@ const PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) A
                         Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
 
 fn register_client(server: &Server) {
-    let args = [
-        "clients",
-        "add",
-        "photos",
-        "--name",
-        "Photo Album",
-        "--redirect-uri",
-        REDIRECT,
-        "--scope",
-        "openid",
-        "--scope",
-        "profile",
-        "--scope",
-        "email",
-        "--scope",
-        "offline_access",
-    ];
-    let out = run_cli(server.data_dir(), &server.db, &args, "").unwrap();
-    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    let scopes = ["--scope", "openid", "--scope", "profile", "--scope", "email", "--scope", "offline_access"];
+    add_client(server, "photos", &[&["--name", "Photo Album", "--redirect-uri", REDIRECT][..], &scopes].concat());
 }
 
 /// A second device of the same person, signed in over plain HTTP (a phone, by its user agent).
-async fn phone_signed_in(server: &Server) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_provider(Arc::new(reqwest::cookie::Jar::default()))
-        .user_agent(PHONE_UA)
-        .build()
-        .unwrap();
-    let page = client.get(server.url("/login")).send().await.unwrap().text().await.unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = page.find(marker).unwrap() + marker.len();
-    let token = page[start..].split('"').next().unwrap().to_owned();
-    let reply = client
-        .post(server.url("/login"))
-        .header("origin", &server.base_url)
-        .form(&[("login", "ada"), ("password", PASSWORD), ("csrf_token", &token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), StatusCode::SEE_OTHER);
-    client
-}
-
-async fn phone_status(server: &Server, phone: &reqwest::Client) -> StatusCode {
-    phone.get(server.url("/account")).send().await.unwrap().status()
+async fn phone_signed_in(server: &Server) -> HttpBrowser {
+    let phone = HttpBrowser::with_user_agent(server, PHONE_UA);
+    phone.sign_in("ada", PASSWORD).await;
+    phone
 }
 
 #[tokio::test]
@@ -161,7 +121,7 @@ async fn a_person_revokes_an_application_and_changes_their_password_in_chromium(
     let flash = b.text("div.flash.success").await.unwrap();
     assert!(flash.contains("your other sessions have been signed out"), "{flash}");
     b.screenshot("password-changed").await.unwrap();
-    assert_eq!(phone_status(&server, &phone).await, StatusCode::SEE_OTHER, "the phone was signed out");
+    assert!(!phone.signed_in().await, "the phone was signed out");
 
     // Activity: what just happened, in words.
     b.click_link("/account/activity").await.unwrap();
@@ -187,13 +147,4 @@ async fn a_person_revokes_an_application_and_changes_their_password_in_chromium(
         b.screenshot(&format!("phone-{name}")).await.unwrap();
     }
     b.close().await;
-}
-
-fn url_encode(s: &str) -> String {
-    reqwest::Url::parse_with_params("http://x/", &[("v", s)])
-        .unwrap()
-        .query()
-        .unwrap()
-        .trim_start_matches("v=")
-        .to_owned()
 }

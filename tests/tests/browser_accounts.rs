@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use latchkey_tests::browser::Browser;
-use latchkey_tests::{Db, Server};
+use latchkey_tests::{Db, PASSWORD, Server};
 
 #[tokio::test]
 async fn unknown_page_shows_the_html_error_page_in_chromium() {
@@ -21,9 +21,6 @@ async fn unknown_page_shows_the_html_error_page_in_chromium() {
     browser.screenshot("not-found-phone").await.unwrap();
     browser.close().await;
 }
-
-/// Meets the password policy (length, not common, no username, strong enough).
-const PASSWORD: &str = "violet-tractor-sunrise-917";
 
 /// The sign-in session cookie among Chromium's cookies. Its exact name depends on the issuer
 /// (`__Host-` prefix on https), so match on the word.

@@ -9,31 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::net::{Ipv4Addr, TcpListener};
-
 use latchkey_tests::browser::Browser;
-use latchkey_tests::{Db, Server, run_cli};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
-use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, Scope,
-    TokenResponse as _,
-};
-
-const PASSWORD: &str = "violet-tractor-sunrise-917";
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
-}
-
-fn add_user(server: &Server, name: &str, admin: bool) {
-    let email = format!("{name}@example.com");
-    let mut args = vec!["users", "add", name, "--email", &email];
-    if admin {
-        args.extend(["--role", "admin"]);
-    }
-    let out = run_cli(server.data_dir(), &server.db, &args, &format!("{PASSWORD}\n")).unwrap();
-    assert!(out.status.success(), "{}", out.stderr);
-}
+use latchkey_tests::rp::Rp;
+use latchkey_tests::{Db, PASSWORD, Server, add_user, base64url_decode, free_port};
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge, Scope, TokenResponse as _};
 
 async fn sign_in(b: &Browser, name: &str) {
     b.open("/login").await.unwrap();
@@ -109,17 +89,8 @@ async fn client_registered_in_the_console_signs_in_with_openidconnect() {
     b.screenshot("client-secret-shown-once").await.unwrap();
 
     // The relying party: discovery, PKCE, nonce.
-    let http = openidconnect::reqwest::Client::builder()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &http).await.unwrap();
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("console-app".into()),
-        Some(ClientSecret::new(secret.clone())),
-    )
-    .set_redirect_uri(RedirectUrl::new(redirect.clone()).unwrap());
+    let rp = Rp::discover(&server.base_url, &issuer, "console-app", &secret, &redirect).await;
+    let client = &rp.client;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, state, nonce) = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -139,19 +110,13 @@ async fn client_registered_in_the_console_signs_in_with_openidconnect() {
     assert_eq!(param("iss").as_deref(), Some(issuer.as_str()));
     let code = param("code").expect("an authorization code");
 
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(code, verifier).await;
     let id_token = tokens.id_token().expect("an ID token");
     let claims = id_token.claims(&client.id_token_verifier(), &nonce).unwrap();
     assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("root"));
     // The roles claim, read from the verified token's payload.
     let payload = id_token.to_string().split('.').nth(1).unwrap().to_owned();
-    let json = String::from_utf8(decode_base64url(&payload)).unwrap();
+    let json = String::from_utf8(base64url_decode(&payload)).unwrap();
     assert!(json.contains("\"roles\":[\"admin\"]"), "{json}");
     b.screenshot("redirected-with-code").await.unwrap();
 
@@ -161,21 +126,6 @@ async fn client_registered_in_the_console_signs_in_with_openidconnect() {
     assert!(text.contains("admin.client.created"), "{text}");
     b.screenshot("audit-client-created").await.unwrap();
     b.close().await;
-}
-
-fn decode_base64url(s: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
-    for c in s.bytes() {
-        acc = (acc << 6) | ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
 }
 
 #[tokio::test]

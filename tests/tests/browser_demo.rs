@@ -11,22 +11,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::io::{BufRead as _, BufReader};
-use std::net::{Ipv4Addr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use fantoccini::Locator;
 use latchkey_tests::browser::Browser;
-use latchkey_tests::{Db, Server, binary};
+use latchkey_tests::{Db, PASSWORD, Server, binary, free_port};
 
-/// Meets the provider's password policy.
-const PASSWORD: &str = "violet-tractor-sunrise-917";
 const SECRET: &str = "browser-demo-test-secret-0123456789abcdef";
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
-}
 
 /// The provider on a fixed port (its issuer URL must be known up front: the browser follows it),
 /// with the demo registered as a client for the demo's port, the way `config/latchkey.toml` does
