@@ -4,17 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Duration, Utc};
-use http_body_util::BodyExt as _;
+use common::{Browser, form, t0};
 use latchkey_core::FixedClock;
 use latchkey_core::model::{
-    AccessTokenRecord, AccountId, AuditEvent, AuditOutcome, AuditQuery, Client, ClientId, Consent, GrantType,
-    NewAccount, RefreshToken, TokenEndpointAuthMethod, TokenFamilyId,
+    AccessTokenRecord, AccountId, AuditEvent, AuditOutcome, AuditQuery, Client, ClientId, Consent, NewAccount,
+    TokenFamilyId,
 };
 use latchkey_core::password::{PasswordPolicy, PasswordProblem};
 use latchkey_core::secret::{Secret, TokenHash};
@@ -22,10 +23,8 @@ use latchkey_core::store::{
     AccountStore as _, AuditStore as _, ClientStore as _, GrantStore as _, RoleStore as _, SessionStore as _,
     ThrottleStore as _,
 };
+use latchkey_server::AppState;
 use latchkey_server::config::Config;
-use latchkey_server::serve::build_state;
-use latchkey_server::{AppState, router};
-use tower::ServiceExt as _;
 
 const PASSWORD: &str = "violet-tractor-sunrise-917";
 const NEW_PASSWORD: &str = "copper-lantern-meadow-204";
@@ -34,10 +33,6 @@ const SAFARI_IOS: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)
                           Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
 const TAKEN: &str = "That username or email cannot be used.";
 const WRONG: &str = "That is not your current password.";
-
-fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_750_000_000, 0).unwrap()
-}
 
 /// One server (state and clock) shared by several browsers.
 #[derive(Clone)]
@@ -54,14 +49,7 @@ impl Server {
 
     /// Cheap hashing unless `adjust` says otherwise.
     async fn with_passwords(adjust: impl FnOnce(&mut latchkey_server::config::PasswordConfig)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
-        config.passwords.argon2_memory_kib = 1024;
-        config.passwords.argon2_iterations = 1;
-        adjust(&mut config.passwords);
-        let clock = Arc::new(FixedClock::new(t0()));
-        let store = latchkey_store::testing::sqlite_memory().await;
-        let app = build_state(config, store, clock.clone()).await.unwrap();
+        let common::TestApp { app, clock, dir } = common::test_app(adjust).await;
         Self { app, clock, _dir: Arc::new(dir) }
     }
 
@@ -71,24 +59,14 @@ impl Server {
         let hash = cheap.hash(PASSWORD).await.unwrap();
         self.app
             .store
-            .insert_account(
-                NewAccount {
-                    id: AccountId::new(),
-                    username: username.into(),
-                    email: format!("{username}@example.com"),
-                    email_verified: true,
-                    password_hash: Some(hash),
-                    display_name: None,
-                },
-                t0(),
-            )
+            .insert_account(NewAccount { password_hash: Some(hash), ..common::new_account(username) }, t0())
             .await
             .unwrap()
             .id
     }
 
     fn browser(&self, user_agent: &str) -> Browser {
-        Browser { server: self.clone(), cookies: BTreeMap::new(), user_agent: user_agent.into() }
+        Browser::new(&self.app, Some(user_agent))
     }
 
     async fn events(&self, account: AccountId, event_type: &str) -> Vec<AuditEvent> {
@@ -104,93 +82,6 @@ impl Server {
     async fn password_is(&self, account: AccountId, password: &str) -> bool {
         let stored = self.app.store.find_account(account).await.unwrap().unwrap().password_hash;
         self.app.passwords.verify(password, stored.as_deref()).await.unwrap().ok
-    }
-}
-
-struct Browser {
-    server: Server,
-    cookies: BTreeMap<String, String>,
-    user_agent: String,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn location(&self) -> Option<&str> {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
-    }
-
-    fn no_store(&self) -> bool {
-        self.headers.get(header::CACHE_CONTROL).is_some_and(|v| v == "no-store")
-    }
-}
-
-fn csrf_token(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).unwrap_or_else(|| panic!("no csrf_token in {html}")) + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish()
-}
-
-impl Browser {
-    async fn send(&mut self, request: axum::http::request::Builder, body: Option<String>) -> Reply {
-        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let mut request = request.header(header::HOST, "127.0.0.1:8080").header(header::USER_AGENT, &self.user_agent);
-        if !cookie.is_empty() {
-            request = request.header(header::COOKIE, cookie);
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .header(header::ORIGIN, "http://127.0.0.1:8080")
-                .body(Body::from(body))
-                .unwrap(),
-            None => request.body(Body::empty()).unwrap(),
-        };
-        let response = router(self.server.app.clone()).oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        for line in headers.get_all(header::SET_COOKIE) {
-            let line = line.to_str().unwrap();
-            let (name, value) = line.split(';').next().unwrap().split_once('=').unwrap();
-            if value.is_empty() || line.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-        Reply { status, headers, body }
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        self.send(Request::get(path), None).await
-    }
-
-    /// Loads `page` for a CSRF token and posts `fields` with it to `action`.
-    async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
-        let token = csrf_token(&self.get(page).await.body);
-        let mut all = fields.to_vec();
-        all.push(("csrf_token", &token));
-        self.send(Request::post(action), Some(form(&all))).await
-    }
-
-    async fn sign_in(&mut self, login: &str, password: &str) -> Reply {
-        let reply = self.submit("/login", "/login", &[("login", login), ("password", password)]).await;
-        assert_eq!(reply.status, StatusCode::SEE_OTHER, "sign-in of {login}: {}", reply.body);
-        reply
-    }
-
-    async fn signed_in(&mut self) -> bool {
-        self.get("/account").await.status == StatusCode::OK
     }
 }
 
@@ -675,7 +566,7 @@ async fn a_required_change_closes_every_page_and_form_until_the_password_is_chan
         }
     }
     // Every form, with a valid CSRF token and good fields, changes nothing.
-    let token = csrf_token(&browser.get("/account/password").await.body);
+    let token = browser.get("/account/password").await.csrf_token();
     let forms: [(&str, Vec<(&str, &str)>); 4] = [
         ("/account/profile", vec![("display_name", "Mallory"), ("email", "alice@example.com")]),
         ("/account/sessions/end", vec![("session_id", &other)]),
@@ -853,7 +744,7 @@ async fn a_required_change_answers_prompt_none_and_consent_without_a_code() {
     let request_path = authorization_request(&[]);
     assert_eq!(browser.get(&request_path).await.location(), Some(to_password_page(&request_path).as_str()));
     // Allowing on the consent page shown earlier: no consent remembered, no code; the request resumes later.
-    let token = csrf_token(&page.body);
+    let token = page.csrf_token();
     let fields = [
         ("csrf_token", token.as_str()),
         ("request", &request),
@@ -878,7 +769,7 @@ async fn a_busy_password_hasher_answers_503_and_changes_nothing() {
     let alice = server.account("alice").await;
     let mut browser = server.browser(FIREFOX);
     browser.sign_in("alice", PASSWORD).await;
-    let token = csrf_token(&browser.get("/account/password").await.body);
+    let token = browser.get("/account/password").await.csrf_token();
     let slot = server.app.passwords.try_hold_slot().expect("the only slot is free");
     assert_eq!(server.app.passwords.capacity(), 0);
     let fields = [
@@ -1008,25 +899,7 @@ async fn expired_sessions_are_not_listed() {
 // ---------------------------------------------------------------------------------------------
 
 fn client(id: &str, name: &str) -> Client {
-    Client {
-        id: ClientId(id.into()),
-        secret_hash: Some(Secret::generate().hash()),
-        name: name.into(),
-        redirect_uris: vec!["https://app.example/cb".into()],
-        post_logout_redirect_uris: vec![],
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
-        public: false,
-        first_party: false,
-        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
-        access_token_lifetime: None,
-        refresh_token_lifetime: None,
-        id_token_lifetime: None,
-        id_token_signed_response_alg: "RS256".into(),
-        from_config: false,
-        created_at: t0(),
-        updated_at: t0(),
-    }
+    Client { secret_hash: Some(Secret::generate().hash()), name: name.into(), ..common::client(id) }
 }
 
 /// A consent with a refresh token and an access token, as the code flow leaves them.
@@ -1049,21 +922,7 @@ async fn grant(server: &Server, account: AccountId, client: &str) -> (TokenHash,
     server
         .app
         .store
-        .insert_refresh_token(RefreshToken {
-            token_hash: refresh.clone(),
-            family_id: family,
-            parent_hash: None,
-            client_id: client.clone(),
-            account_id: account,
-            session_id: None,
-            scopes: scopes.clone(),
-            auth_time: t0(),
-            created_at: t0(),
-            expires_at: t0() + Duration::days(30),
-            family_expires_at: t0() + Duration::days(90),
-            used_at: None,
-            revoked_at: None,
-        })
+        .insert_refresh_token(common::refresh_token(refresh.clone(), family, &client.0, account, scopes.clone()))
         .await
         .unwrap();
     let jti = uuid::Uuid::now_v7().to_string();

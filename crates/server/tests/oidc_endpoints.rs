@@ -4,24 +4,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Duration, Utc};
+use common::{Reply, enc, t0};
 use http_body_util::BodyExt as _;
 use latchkey_core::FixedClock;
 use latchkey_core::model::{
-    AccountId, Client, ClientId, GrantType, NewAccount, RefreshToken, TokenEndpointAuthMethod, TokenFamilyId,
+    AccountId, Client, ClientId, GrantType, NewAccount, TokenEndpointAuthMethod, TokenFamilyId,
 };
 use latchkey_core::secret::Secret;
 use latchkey_core::store::{AccountStore as _, ClientStore as _, GrantStore as _, RoleStore as _};
 use latchkey_core::tokens::{AccessTokenRequest, issue_access_token, verify_access_token};
-use latchkey_server::config::Config;
 use latchkey_server::http::paths;
-use latchkey_server::serve::build_state;
 use latchkey_server::{AppState, router};
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -30,10 +31,6 @@ use tower::ServiceExt as _;
 const SPECIAL_SECRET: &str = "a:b c%&+=/?#é-0123456789abcdef0123456789";
 const POST_SECRET: &str = "post-secret-0123456789abcdef0123456789abcdef";
 
-fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_750_000_000, 0).unwrap()
-}
-
 struct Env {
     app: AppState,
     clock: Arc<FixedClock>,
@@ -41,37 +38,15 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    json: Value,
-}
-
 fn client(id: &str, secret: Option<&str>, method: TokenEndpointAuthMethod, grants: &[GrantType]) -> Client {
     Client {
-        id: ClientId(id.into()),
         secret_hash: secret.map(|s| Secret::new(s).hash()),
-        name: id.into(),
-        redirect_uris: vec!["https://app.example/cb".into()],
-        post_logout_redirect_uris: vec![],
         grant_types: grants.to_vec(),
         scopes: ["openid", "profile", "email", "roles", "api:read", "api:write"].map(String::from).to_vec(),
         public: method == TokenEndpointAuthMethod::None,
-        first_party: false,
         token_endpoint_auth_method: method,
-        access_token_lifetime: None,
-        refresh_token_lifetime: None,
-        id_token_lifetime: None,
-        id_token_signed_response_alg: "RS256".into(),
-        from_config: false,
-        created_at: t0(),
-        updated_at: t0(),
+        ..common::client(id)
     }
-}
-
-/// `application/x-www-form-urlencoded` encoding of one value.
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn basic(id: &str, secret: &str) -> String {
@@ -80,13 +55,7 @@ fn basic(id: &str, secret: &str) -> String {
 
 impl Env {
     async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
-        config.passwords.argon2_memory_kib = 1024;
-        config.passwords.argon2_iterations = 1;
-        let clock = Arc::new(FixedClock::new(t0()));
-        let store = latchkey_store::testing::sqlite_memory().await;
-        let app = build_state(config, store, clock.clone()).await.unwrap();
+        let common::TestApp { app, clock, dir } = common::test_app(|_| {}).await;
         use GrantType::*;
         use TokenEndpointAuthMethod as M;
         let s = &app.store;
@@ -100,14 +69,7 @@ impl Env {
         s.insert_client(client("spa", None, M::None, &[AuthorizationCode, RefreshToken])).await.unwrap();
         let account = s
             .insert_account(
-                NewAccount {
-                    id: AccountId::new(),
-                    username: "alice".into(),
-                    email: "alice@example.com".into(),
-                    email_verified: true,
-                    password_hash: None,
-                    display_name: Some("Alice Liddell".into()),
-                },
+                NewAccount { display_name: Some("Alice Liddell".into()), ..common::new_account("alice") },
                 t0(),
             )
             .await
@@ -118,23 +80,7 @@ impl Env {
     }
 
     async fn send(&self, method: Method, path: &str, auth: Option<&str>, form: Option<&str>) -> Reply {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(a) = auth {
-            req = req.header(header::AUTHORIZATION, a);
-        }
-        let req = match form {
-            Some(f) => req
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(f.to_owned()))
-                .unwrap(),
-            None => req.body(Body::empty()).unwrap(),
-        };
-        let res = router(self.app.clone()).oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-        Reply { status, headers, json }
+        common::send(&self.app, common::request(method, path, None, auth, form)).await
     }
 
     async fn cc_token(&self, scope: &str) -> String {
@@ -146,8 +92,8 @@ impl Env {
                 Some(&format!("grant_type=client_credentials&scope={}", enc(scope))),
             )
             .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-        r.json["access_token"].as_str().unwrap().to_owned()
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+        r.json()["access_token"].as_str().unwrap().to_owned()
     }
 
     /// An end-user access token for `webapp`, as part B's authorization_code grant will issue it.
@@ -178,9 +124,9 @@ impl Env {
 }
 
 fn assert_oauth_error(r: &Reply, status: StatusCode, code: &str) {
-    assert_eq!(r.status, status, "{}", r.json);
-    assert_eq!(r.json["error"], code, "{}", r.json);
-    assert!(r.json["error_description"].is_string());
+    assert_eq!(r.status, status, "{}", r.json());
+    assert_eq!(r.json()["error"], code, "{}", r.json());
+    assert!(r.json()["error_description"].is_string());
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
 }
 
@@ -192,7 +138,7 @@ async fn discovery_fields_match_paths_and_config() {
         let r = env.send(Method::GET, path, None, None).await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.headers[header::CACHE_CONTROL], "public, max-age=3600");
-        let d = &r.json;
+        let d = &r.json();
         assert_eq!(d["issuer"], iss.as_str());
         for (key, path) in [
             ("authorization_endpoint", paths::AUTHORIZE),
@@ -232,7 +178,8 @@ async fn jwks_publishes_public_keys_only() {
     let r = env.send(Method::GET, paths::JWKS, None, None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers[header::CACHE_CONTROL], "public, max-age=900");
-    let keys = r.json["keys"].as_array().unwrap();
+    let jwks = r.json();
+    let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 6, "an active and a next key for each of three algorithms");
     for k in keys {
         for member in ["kid", "kty", "alg", "use"] {
@@ -251,11 +198,11 @@ async fn client_authentication_matrix() {
     let cc = "grant_type=client_credentials&scope=api%3Aread";
     // client_secret_basic with form-encoded specials in id and secret.
     let r = env.send(Method::POST, "/token", Some(&basic("svc.one~", SPECIAL_SECRET)), Some(cc)).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
     // client_secret_post.
     let body = format!("{cc}&client_id=svc-post&client_secret={}", enc(POST_SECRET));
     let r = env.send(Method::POST, "/token", None, Some(&body)).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
     // Both methods at once.
     let body = format!("{cc}&client_secret={}", enc(SPECIAL_SECRET));
     let r = env.send(Method::POST, "/token", Some(&basic("svc.one~", SPECIAL_SECRET)), Some(&body)).await;
@@ -270,7 +217,7 @@ async fn client_authentication_matrix() {
         let r = env.send(Method::POST, "/token", auth.as_deref(), Some(&body)).await;
         assert_oauth_error(&r, StatusCode::UNAUTHORIZED, "invalid_client");
         assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Basic realm=\"latchkey\"");
-        assert!(!r.json.to_string().contains("wrong"), "nothing echoed: {}", r.json);
+        assert!(!r.json().to_string().contains("wrong"), "nothing echoed: {}", r.json());
     }
     // The registered method is enforced: the post client with Basic, the basic client with post.
     let r = env.send(Method::POST, "/token", Some(&basic("svc-post", POST_SECRET)), Some(cc)).await;
@@ -311,7 +258,7 @@ async fn token_endpoint_rejects_bad_bodies_as_json() {
     assert_eq!(json["error"], "invalid_request");
     let r = env.send(Method::GET, "/token", None, None).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(r.json["error"], "invalid_request");
+    assert_eq!(r.json()["error"], "invalid_request");
 }
 
 #[tokio::test]
@@ -319,14 +266,15 @@ async fn client_credentials_grant() {
     let env = Env::new().await;
     let auth = basic("svc.one~", SPECIAL_SECRET);
     let r = env.send(Method::POST, "/token", Some(&auth), Some("grant_type=client_credentials&scope=api%3Aread")).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(r.headers[header::PRAGMA], "no-cache");
-    assert_eq!(r.json["token_type"], "Bearer");
-    assert_eq!(r.json["expires_in"], 600);
-    assert_eq!(r.json["scope"], "api:read");
-    assert!(r.json.get("refresh_token").is_none() && r.json.get("id_token").is_none());
-    let token = r.json["access_token"].as_str().unwrap();
+    assert_eq!(r.json()["token_type"], "Bearer");
+    assert_eq!(r.json()["expires_in"], 600);
+    assert_eq!(r.json()["scope"], "api:read");
+    assert!(r.json().get("refresh_token").is_none() && r.json().get("id_token").is_none());
+    let issued = r.json();
+    let token = issued["access_token"].as_str().unwrap();
     let ring = env.app.keys.ring();
     let claims = verify_access_token(&ring, &env.app.oidc.issuer, token, env.clock_now()).unwrap();
     assert_eq!(claims.sub, "svc.one~");
@@ -342,7 +290,7 @@ async fn client_credentials_grant() {
 
     // No scope: the client's non-end-user scopes.
     let r = env.send(Method::POST, "/token", Some(&auth), Some("grant_type=client_credentials")).await;
-    assert_eq!(r.json["scope"], "api:read api:write");
+    assert_eq!(r.json()["scope"], "api:read api:write");
     for (body, status, code) in [
         ("grant_type=client_credentials&scope=api%3Aadmin", StatusCode::BAD_REQUEST, "invalid_scope"),
         ("grant_type=client_credentials&scope=openid", StatusCode::BAD_REQUEST, "invalid_scope"),
@@ -365,22 +313,22 @@ async fn userinfo_matrix() {
     let token = env.user_token("openid profile email roles", None).await;
     let bearer = format!("Bearer {token}");
     let r = env.send(Method::GET, "/userinfo", Some(&bearer), None).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
-    assert_eq!(r.json["sub"], env.account.to_string());
-    assert_eq!(r.json["preferred_username"], "alice");
-    assert_eq!(r.json["name"], "Alice Liddell");
-    assert_eq!(r.json["email"], "alice@example.com");
-    assert_eq!(r.json["email_verified"], true);
-    assert_eq!(r.json["roles"], serde_json::json!(["editor"]));
+    assert_eq!(r.json()["sub"], env.account.to_string());
+    assert_eq!(r.json()["preferred_username"], "alice");
+    assert_eq!(r.json()["name"], "Alice Liddell");
+    assert_eq!(r.json()["email"], "alice@example.com");
+    assert_eq!(r.json()["email_verified"], true);
+    assert_eq!(r.json()["roles"], serde_json::json!(["editor"]));
     // POST with the token in the body (RFC 6750 §2.2).
     let r = env.send(Method::POST, "/userinfo", None, Some(&format!("access_token={token}"))).await;
     assert_eq!(r.status, StatusCode::OK);
     // Only what the scopes release.
     let narrow = env.user_token("openid email", None).await;
     let r = env.send(Method::GET, "/userinfo", Some(&format!("Bearer {narrow}")), None).await;
-    assert!(r.json.get("preferred_username").is_none() && r.json.get("roles").is_none());
-    assert_eq!(r.json["email"], "alice@example.com");
+    assert!(r.json().get("preferred_username").is_none() && r.json().get("roles").is_none());
+    assert_eq!(r.json()["email"], "alice@example.com");
     // Both methods at once.
     let r = env.send(Method::POST, "/userinfo", Some(&bearer), Some(&format!("access_token={token}"))).await;
     assert_oauth_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
@@ -428,9 +376,9 @@ async fn introspection_and_revocation_matrix() {
     let r = env
         .send(Method::POST, "/introspect", Some(&svc), Some(&format!("token={token}&token_type_hint=access_token")))
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
-    let j = &r.json;
+    let j = &r.json();
     assert_eq!(j["active"], true);
     assert_eq!(j["scope"], "api:read");
     assert_eq!(j["client_id"], "svc.one~");
@@ -443,7 +391,7 @@ async fn introspection_and_revocation_matrix() {
     for t in [token.as_str(), "unknown-opaque-token", "x.y.z"] {
         let r = env.send(Method::POST, "/introspect", None, Some(&format!("token={t}&{post_creds}"))).await;
         assert_eq!(r.status, StatusCode::OK);
-        assert_eq!(r.json, serde_json::json!({"active": false}));
+        assert_eq!(r.json(), serde_json::json!({"active": false}));
     }
     // Introspection needs an authenticated client; a public client is not one.
     let r = env.send(Method::POST, "/introspect", None, Some(&format!("token={token}&client_id=spa"))).await;
@@ -456,19 +404,19 @@ async fn introspection_and_revocation_matrix() {
     let r = env.send(Method::POST, "/revoke", None, Some(&format!("token={token}&{post_creds}"))).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = env.send(Method::POST, "/introspect", Some(&svc), Some(&format!("token={token}"))).await;
-    assert_eq!(r.json["active"], true);
+    assert_eq!(r.json()["active"], true);
     let r = env.send(Method::POST, "/revoke", Some(&svc), Some("token=never-issued")).await;
     assert_eq!(r.status, StatusCode::OK);
     // The owner revokes it.
     let r = env.send(Method::POST, "/revoke", Some(&svc), Some(&format!("token={token}"))).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = env.send(Method::POST, "/introspect", Some(&svc), Some(&format!("token={token}"))).await;
-    assert_eq!(r.json, serde_json::json!({"active": false}));
+    assert_eq!(r.json(), serde_json::json!({"active": false}));
     // Expired tokens are inactive.
     let later = env.cc_token("api:read").await;
     env.clock.advance(Duration::minutes(10));
     let r = env.send(Method::POST, "/introspect", Some(&svc), Some(&format!("token={later}"))).await;
-    assert_eq!(r.json, serde_json::json!({"active": false}));
+    assert_eq!(r.json(), serde_json::json!({"active": false}));
 }
 
 #[tokio::test]
@@ -478,40 +426,32 @@ async fn revoking_a_refresh_token_revokes_its_family() {
     let refresh = Secret::generate();
     env.app
         .store
-        .insert_refresh_token(RefreshToken {
-            token_hash: refresh.hash(),
-            family_id: family,
-            parent_hash: None,
-            client_id: ClientId("webapp".into()),
-            account_id: env.account,
-            session_id: None,
-            scopes: vec!["openid".into(), "offline_access".into()],
-            auth_time: t0(),
-            created_at: t0(),
-            expires_at: t0() + Duration::days(30),
-            family_expires_at: t0() + Duration::days(90),
-            used_at: None,
-            revoked_at: None,
-        })
+        .insert_refresh_token(common::refresh_token(
+            refresh.hash(),
+            family,
+            "webapp",
+            env.account,
+            vec!["openid".into(), "offline_access".into()],
+        ))
         .await
         .unwrap();
     let access = env.user_token("openid", Some(family)).await;
     let webapp = basic("webapp", POST_SECRET);
     let r = env.send(Method::POST, "/introspect", Some(&webapp), Some(&format!("token={}", refresh.expose()))).await;
-    assert_eq!(r.json["active"], true, "{}", r.json);
-    assert_eq!(r.json["username"], "alice");
-    assert_eq!(r.json["sub"], env.account.to_string());
-    assert_eq!(r.json["scope"], "openid offline_access");
+    assert_eq!(r.json()["active"], true, "{}", r.json());
+    assert_eq!(r.json()["username"], "alice");
+    assert_eq!(r.json()["sub"], env.account.to_string());
+    assert_eq!(r.json()["scope"], "openid offline_access");
     let r = env.send(Method::POST, "/introspect", Some(&webapp), Some(&format!("token={access}"))).await;
-    assert_eq!(r.json["active"], true);
-    assert_eq!(r.json["username"], "alice");
+    assert_eq!(r.json()["active"], true);
+    assert_eq!(r.json()["username"], "alice");
     // Another client cannot see or revoke it.
     let svc = basic("svc.one~", SPECIAL_SECRET);
     let r = env.send(Method::POST, "/introspect", Some(&svc), Some(&format!("token={}", refresh.expose()))).await;
-    assert_eq!(r.json, serde_json::json!({"active": false}));
+    assert_eq!(r.json(), serde_json::json!({"active": false}));
     env.send(Method::POST, "/revoke", Some(&svc), Some(&format!("token={}", refresh.expose()))).await;
     let r = env.send(Method::POST, "/introspect", Some(&webapp), Some(&format!("token={}", refresh.expose()))).await;
-    assert_eq!(r.json["active"], true);
+    assert_eq!(r.json()["active"], true);
     // The owner revokes the refresh token: the family's access token goes with it.
     let r = env
         .send(
@@ -524,7 +464,7 @@ async fn revoking_a_refresh_token_revokes_its_family() {
     assert_eq!(r.status, StatusCode::OK);
     for t in [refresh.expose(), access.as_str()] {
         let r = env.send(Method::POST, "/introspect", Some(&webapp), Some(&format!("token={t}"))).await;
-        assert_eq!(r.json, serde_json::json!({"active": false}));
+        assert_eq!(r.json(), serde_json::json!({"active": false}));
     }
     let r = env.send(Method::GET, "/userinfo", Some(&format!("Bearer {access}")), None).await;
     assert_oauth_error(&r, StatusCode::UNAUTHORIZED, "invalid_token");

@@ -5,62 +5,41 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
-use http_body_util::BodyExt as _;
+use common::{Reply, enc, t0};
 use latchkey_core::FixedClock;
-use latchkey_core::model::{AccountId, Client, ClientId, GrantType, NewAccount, TokenEndpointAuthMethod};
+use latchkey_core::model::{AccountId, Client};
 use latchkey_core::secret::Secret;
 use latchkey_core::store::{AccountStore as _, ClientStore as _};
+use latchkey_server::AppState;
 use latchkey_server::auth::{RequestMeta, start_session};
-use latchkey_server::config::Config;
-use latchkey_server::serve::build_state;
-use latchkey_server::{AppState, router};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use tower::ServiceExt as _;
-use url::Url;
 
 const SECRET: &str = "client-secret-0123456789abcdef0123456789abcdef";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CSRF_COOKIE: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
 
-fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_750_000_000, 0).unwrap()
-}
-
 fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 fn client(id: &str, first_party: bool) -> Client {
     Client {
-        id: ClientId(id.into()),
         secret_hash: Some(Secret::new(SECRET).hash()),
         name: format!("The {id} app"),
         redirect_uris: vec![format!("https://{id}.example/cb")],
         post_logout_redirect_uris: vec![format!("https://{id}.example/bye")],
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: ["openid", "profile", "email", "offline_access", "roles"].map(String::from).to_vec(),
-        public: false,
         first_party,
-        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
-        access_token_lifetime: None,
-        refresh_token_lifetime: None,
-        id_token_lifetime: None,
-        id_token_signed_response_alg: "RS256".into(),
-        from_config: false,
-        created_at: t0(),
-        updated_at: t0(),
+        ..common::client(id)
     }
 }
 
@@ -72,69 +51,14 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn location(&self) -> Url {
-        let loc = self.headers.get(header::LOCATION).unwrap_or_else(|| panic!("no Location: {}", self.body));
-        let loc = loc.to_str().unwrap();
-        Url::parse(loc).or_else(|_| Url::parse("http://local").unwrap().join(loc)).unwrap()
-    }
-
-    fn param(&self, name: &str) -> Option<String> {
-        self.location().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no {name} in {}", self.body)) + marker.len();
-        // Tera escapes attribute values; the ones read here are URL-safe apart from `&` and `=`.
-        self.body[start..]
-            .split('"')
-            .next()
-            .unwrap()
-            .replace("&amp;", "&")
-            .replace("&#x3D;", "=")
-            .replace("&#x2F;", "/")
-    }
-}
-
 impl Env {
     async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
-        config.passwords.argon2_memory_kib = 1024;
-        config.passwords.argon2_iterations = 1;
-        let clock = Arc::new(FixedClock::new(t0()));
-        let store = latchkey_store::testing::sqlite_memory().await;
-        let app = build_state(config, store, clock.clone()).await.unwrap();
+        let common::TestApp { app, clock, dir } = common::test_app(|_| {}).await;
         app.store.insert_client(client("first", true)).await.unwrap();
         app.store.insert_client(client("third", false)).await.unwrap();
         let mut ids = Vec::new();
         for name in ["alice", "bob"] {
-            let a = app
-                .store
-                .insert_account(
-                    NewAccount {
-                        id: AccountId::new(),
-                        username: name.into(),
-                        email: format!("{name}@example.com"),
-                        email_verified: true,
-                        password_hash: None,
-                        display_name: None,
-                    },
-                    t0(),
-                )
-                .await
-                .unwrap();
+            let a = app.store.insert_account(common::new_account(name), t0()).await.unwrap();
             ids.push(a.id);
         }
         Self { app, clock, alice: ids[0], bob: ids[1], _dir: dir }
@@ -168,25 +92,7 @@ impl Env {
         auth: Option<&str>,
         form: Option<&str>,
     ) -> Reply {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        if let Some(a) = auth {
-            req = req.header(header::AUTHORIZATION, a);
-        }
-        let req = match form {
-            Some(f) => req
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(f.to_owned()))
-                .unwrap(),
-            None => req.body(Body::empty()).unwrap(),
-        };
-        let res = router(self.app.clone()).oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        common::send(&self.app, common::request(method, path, cookie, auth, form)).await
     }
 
     async fn authorize(&self, cookie: Option<&str>, client: &str, extra: &[(&str, &str)]) -> Reply {
@@ -216,7 +122,7 @@ impl Env {
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         assert_eq!(r.param("state").as_deref(), Some("st-1"));
         assert_eq!(r.param("iss").as_deref(), Some(self.app.oidc.issuer.as_str()));
-        r.param("code").unwrap_or_else(|| panic!("no code: {}", r.location()))
+        r.param("code").unwrap_or_else(|| panic!("no code: {}", r.redirect()))
     }
 
     async fn token(&self, client: &str, form: &str) -> Reply {
@@ -255,7 +161,7 @@ impl Env {
 
 fn assert_redirect_error(r: &Reply, redirect: &str, error: &str) {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let loc = r.location();
+    let loc = r.redirect();
     assert!(loc.as_str().starts_with(redirect), "{loc}");
     assert_eq!(r.param("error").as_deref(), Some(error), "{loc}");
     assert!(r.param("error_description").is_some());
@@ -266,7 +172,7 @@ fn assert_redirect_error(r: &Reply, redirect: &str, error: &str) {
 
 fn assert_sent_to_login(r: &Reply) -> String {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let loc = r.location();
+    let loc = r.redirect();
     assert_eq!(loc.path(), "/login", "{loc}");
     let back = r.param("return_to").unwrap();
     assert!(back.starts_with("/authorize?"), "{back}");
@@ -440,7 +346,7 @@ async fn authorize_max_age_forces_login_after_clock_moves() {
     env.advance(5);
     let fresh = env.sign_in(env.alice).await;
     let r = env.send(Method::GET, &back, Some(&fresh), None, None).await;
-    assert!(r.param("code").is_some(), "{}", r.location());
+    assert!(r.param("code").is_some(), "{}", r.redirect());
 }
 
 #[tokio::test]
@@ -453,7 +359,7 @@ async fn authorize_prompt_login_does_not_loop_and_marker_cannot_be_forged() {
     assert_sent_to_login(&env.send(Method::GET, &back, Some(&cookie), None, None).await);
     let fresh = env.sign_in(env.alice).await;
     let r = env.send(Method::GET, &back, Some(&fresh), None, None).await;
-    assert!(r.param("code").is_some(), "a fresh sign-in satisfies prompt=login: {}", r.location());
+    assert!(r.param("code").is_some(), "a fresh sign-in satisfies prompt=login: {}", r.redirect());
     // A marker moved to another request (here: another state) does not verify.
     let forged = back.replace("state=st-1", "state=st-2");
     assert_sent_to_login(&env.send(Method::GET, &forged, Some(&fresh), None, None).await);
@@ -479,7 +385,7 @@ async fn authorize_id_token_hint_for_another_person() {
     env.advance(2 * 3600);
     let alice = env.sign_in(env.alice).await;
     let r = env.authorize(Some(&alice), "first", &[("id_token_hint", &alices), ("prompt", "none")]).await;
-    assert!(r.param("code").is_some(), "{}", r.location());
+    assert!(r.param("code").is_some(), "{}", r.redirect());
 }
 
 #[tokio::test]
@@ -491,11 +397,11 @@ async fn authorize_refuses_a_hint_issued_to_another_client() {
     for prompt in ["", "none"] {
         let r = env.authorize(Some(&cookie), "third", &[("id_token_hint", &hint), ("prompt", prompt)]).await;
         assert_redirect_error(&r, "https://third.example/cb", "invalid_request");
-        assert!(r.param("error_description").unwrap().contains("another application"), "{}", r.location());
+        assert!(r.param("error_description").unwrap().contains("another application"), "{}", r.redirect());
     }
     // The client it was issued to may present it.
     let r = env.authorize(Some(&cookie), "first", &[("id_token_hint", &hint), ("prompt", "none")]).await;
-    assert!(r.param("code").is_some(), "{}", r.location());
+    assert!(r.param("code").is_some(), "{}", r.redirect());
 }
 
 #[tokio::test]
@@ -510,7 +416,7 @@ async fn authorize_issues_no_code_while_a_password_change_is_required() {
     for client in ["first", "third"] {
         let r = env.authorize(Some(&cookie), client, &[]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-        assert_eq!(r.location().path(), "/account/password", "{client}");
+        assert_eq!(r.redirect().path(), "/account/password", "{client}");
         let back = r.param("return_to").unwrap();
         assert!(back.starts_with(&format!("/authorize?response_type=code&client_id={client}&")), "{back}");
         assert!(r.param("code").is_none());
@@ -604,7 +510,7 @@ async fn end_session_with_hint_signs_out_and_redirects_with_state() {
     );
     let r = env.send(Method::GET, &path, Some(&cookie), None, None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    assert_eq!(r.location().as_str(), "https://first.example/bye?state=bye-1");
+    assert_eq!(r.redirect().as_str(), "https://first.example/bye?state=bye-1");
     let r = env.authorize(Some(&cookie), "first", &[("prompt", "none")]).await;
     assert_redirect_error(&r, "https://first.example/cb", "login_required");
 }
@@ -637,7 +543,7 @@ async fn end_session_without_hint_asks_first_and_refuses_unregistered_uris() {
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "no CSRF token");
     let form = format!("csrf_token={}&{form}", enc(&env.csrf()));
     let r = env.send(Method::POST, "/end_session/confirm", Some(&cookie), None, Some(&form)).await;
-    assert_eq!(r.location().as_str(), "https://first.example/bye?state=s9");
+    assert_eq!(r.redirect().as_str(), "https://first.example/bye?state=s9");
     let r = env.authorize(Some(&cookie), "first", &[("prompt", "none")]).await;
     assert_redirect_error(&r, "https://first.example/cb", "login_required");
 }

@@ -4,127 +4,81 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::collections::BTreeMap;
+mod common;
+
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use chrono::{DateTime, Duration, Utc};
-use http_body_util::BodyExt as _;
+use axum::http::{Request, StatusCode};
+use chrono::Duration;
+use common::{Reply, t0};
 use latchkey_core::FixedClock;
 use latchkey_core::model::{AccountId, AuditQuery, NewAccount, Session};
 use latchkey_core::store::{AccountStore as _, AuditStore as _, SessionStore as _};
-use latchkey_server::config::Config;
-use latchkey_server::serve::build_state;
-use latchkey_server::{AppState, router};
-use tower::ServiceExt as _;
 
 const PASSWORD: &str = "violet-tractor-sunrise-917";
 
+/// A browser (no user agent) on a server with one account, alice, and a clock the test moves.
 struct Browser {
-    app: AppState,
+    web: common::Browser,
     clock: Arc<FixedClock>,
-    cookies: BTreeMap<String, String>,
     account: AccountId,
     _dir: tempfile::TempDir,
 }
 
-struct Reply {
-    status: StatusCode,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: String,
+impl Deref for Browser {
+    type Target = common::Browser;
+
+    fn deref(&self) -> &common::Browser {
+        &self.web
+    }
 }
 
-fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_750_000_000, 0).unwrap()
+impl DerefMut for Browser {
+    fn deref_mut(&mut self) -> &mut common::Browser {
+        &mut self.web
+    }
 }
 
 impl Browser {
     async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
-        config.passwords.argon2_memory_kib = 1024;
-        config.passwords.argon2_iterations = 1;
-        let clock = Arc::new(FixedClock::new(t0()));
-        let store = latchkey_store::testing::sqlite_memory().await;
-        let app = build_state(config, store, clock.clone()).await.unwrap();
+        let common::TestApp { app, clock, dir } = common::test_app(|_| {}).await;
         let hash = app.passwords.hash(PASSWORD).await.unwrap();
         let account = app
             .store
             .insert_account(
                 NewAccount {
-                    id: AccountId::new(),
-                    username: "alice".into(),
-                    email: "alice@example.com".into(),
-                    email_verified: true,
                     password_hash: Some(hash),
                     display_name: Some("Alice".into()),
+                    ..common::new_account("alice")
                 },
                 t0(),
             )
             .await
             .unwrap();
-        Self { app, clock, cookies: BTreeMap::new(), account: account.id, _dir: dir }
+        Self { web: common::Browser::new(&app, None), clock, account: account.id, _dir: dir }
     }
 
     /// Another browser (no cookies) on the same server and clock.
     fn clone_app(other: &Browser) -> Browser {
         Browser {
-            app: other.app.clone(),
+            web: common::Browser::new(&other.app, None),
             clock: other.clock.clone(),
-            cookies: BTreeMap::new(),
             account: other.account,
             _dir: tempfile::tempdir().unwrap(),
         }
     }
 
-    async fn send(&mut self, request: axum::http::request::Builder, body: Option<String>) -> Reply {
-        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let mut request = request.header(header::HOST, "127.0.0.1:8080");
-        if !cookie.is_empty() {
-            request = request.header(header::COOKIE, cookie);
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .header(header::ORIGIN, "http://127.0.0.1:8080")
-                .body(Body::from(body))
-                .unwrap(),
-            None => request.body(Body::empty()).unwrap(),
-        };
-        let response = router(self.app.clone()).oneshot(request).await.unwrap();
-        let status = response.status();
-        let location = response.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_owned());
-        let set_cookies: Vec<String> =
-            response.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
-        for line in &set_cookies {
-            let pair = line.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || line.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-        Reply { status, location, set_cookies, body }
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        self.send(Request::get(path), None).await
-    }
-
     async fn sign_in(&mut self, remember_me: bool) -> Reply {
         let page = self.get("/login").await;
-        let token = csrf_token(&page.body);
+        let token = page.csrf_token();
         let mut form = format!("login=alice&password={PASSWORD}&csrf_token={token}");
         if remember_me {
             form.push_str("&remember_me=on");
         }
         let reply = self.send(Request::post("/login"), Some(form)).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-        assert_eq!(reply.location.as_deref(), Some("/account"));
+        assert_eq!(reply.location(), Some("/account"));
         reply
     }
 
@@ -138,7 +92,7 @@ impl Browser {
 
     async fn expect_signed_in(&mut self, when: &str) {
         let reply = self.get("/account").await;
-        assert_eq!(reply.status, StatusCode::OK, "{when}: {:?}", reply.location);
+        assert_eq!(reply.status, StatusCode::OK, "{when}: {:?}", reply.location());
         assert!(reply.body.contains("alice@example.com"), "{when}");
     }
 
@@ -146,7 +100,7 @@ impl Browser {
     async fn expect_expired(&mut self, when: &str) {
         let reply = self.get("/account").await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{when}");
-        assert_eq!(reply.location.as_deref(), Some("/login?return_to=%2Faccount"), "{when}");
+        assert_eq!(reply.location(), Some("/login?return_to=%2Faccount"), "{when}");
         assert!(self.session().await.is_none(), "{when}: the expired session row is deleted");
         let login = self.get("/login?return_to=%2Faccount").await;
         assert!(login.body.contains("Your session expired, please sign in again"), "{when}: {}", login.body);
@@ -165,16 +119,11 @@ impl Browser {
     }
 }
 
-fn csrf_token(html: &str) -> String {
-    let start = html.find("name=\"csrf_token\" value=\"").expect("a csrf_token field") + 25;
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn idle_session_is_valid_at_59_minutes_and_expired_at_61() {
     let mut browser = Browser::new().await;
     let reply = browser.sign_in(false).await;
-    let session_cookie = reply.set_cookies.iter().find(|c| c.starts_with("latchkey_session=")).unwrap();
+    let session_cookie = reply.set_cookies().into_iter().find(|c| c.starts_with("latchkey_session=")).unwrap();
     assert!(!session_cookie.contains("Max-Age"), "without remember-me the cookie ends with the browser");
     browser.advance(Duration::minutes(59));
     browser.expect_signed_in("59 minutes idle").await;
@@ -210,7 +159,7 @@ async fn absolute_expiry_ends_an_active_session_after_12_hours() {
 async fn remember_me_lasts_30_days_and_idles_out_after_7() {
     let mut browser = Browser::new().await;
     let reply = browser.sign_in(true).await;
-    let session_cookie = reply.set_cookies.iter().find(|c| c.starts_with("latchkey_session=")).unwrap();
+    let session_cookie = reply.set_cookies().into_iter().find(|c| c.starts_with("latchkey_session=")).unwrap();
     assert!(session_cookie.contains("Max-Age=2592000"), "{session_cookie}");
     let session = browser.session().await.unwrap();
     assert!(session.remember_me);
@@ -258,30 +207,30 @@ async fn every_step_is_audited_with_its_reason_kept_server_side() {
     let mut browser = Browser::new().await;
     // Sign-up, from another browser.
     let mut newcomer = Browser::clone_app(&browser);
-    let token = csrf_token(&newcomer.get("/signup").await.body);
+    let token = newcomer.get("/signup").await.csrf_token();
     let form = format!(
         "username=bob&email=bob%40example.com&password={PASSWORD}&password_confirm={PASSWORD}&csrf_token={token}"
     );
     assert_eq!(newcomer.send(Request::post("/signup"), Some(form)).await.status, StatusCode::SEE_OTHER);
     // A failure for a known and an unknown account, then a success, then a sign-out.
     for login in ["alice", "nobody"] {
-        let token = csrf_token(&browser.get("/login").await.body);
+        let token = browser.get("/login").await.csrf_token();
         let form = format!("login={login}&password=wrong-password-entirely&csrf_token={token}");
         let reply = browser.send(Request::post("/login"), Some(form)).await;
         assert!(reply.body.contains("Incorrect username or password."));
         assert!(!reply.body.contains("wrong_password") && !reply.body.contains("unknown_account"));
     }
     browser.sign_in(false).await;
-    let token = csrf_token(&browser.get("/logout").await.body);
+    let token = browser.get("/logout").await.csrf_token();
     let reply = browser.send(Request::post("/logout"), Some(format!("csrf_token={token}"))).await;
     assert!(reply.body.contains("You have been signed out"));
     // Five more failures trip the throttle for "alice".
     for _ in 0..5 {
-        let token = csrf_token(&browser.get("/login").await.body);
+        let token = browser.get("/login").await.csrf_token();
         let form = format!("login=alice&password=wrong-password-entirely&csrf_token={token}");
         browser.send(Request::post("/login"), Some(form)).await;
     }
-    let token = csrf_token(&browser.get("/login").await.body);
+    let token = browser.get("/login").await.csrf_token();
     let form = format!("login=alice&password={PASSWORD}&csrf_token={token}");
     let reply = browser.send(Request::post("/login"), Some(form)).await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
