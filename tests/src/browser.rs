@@ -15,7 +15,7 @@
 
 use std::future::Future;
 use std::io::Write as _;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -89,13 +89,6 @@ fn screenshot_dir(test: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// A port nobody listens on right now. chromedriver has no "pick a port and tell me" mode, so there
-/// is a small window in which another process could take it; `launch` then fails loudly.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// Runs one WebDriver step with a deadline, naming the step in the error.
 async fn bounded<T, E>(what: &str, step: impl Future<Output = Result<T, E>>) -> anyhow::Result<T>
 where
@@ -136,7 +129,9 @@ impl Browser {
     async fn start(test: &str, base_url: &str, chromium: &Path, driver_bin: &Path) -> anyhow::Result<Self> {
         let profile = tempfile::tempdir()?;
         let shots_dir = screenshot_dir(test)?;
-        let port = free_port()?;
+        // chromedriver has no "pick a port and tell me" mode, so there is a small window in which
+        // another process could take this one; the start then fails loudly.
+        let port = crate::free_port();
         let log_path = profile.path().join("chromedriver.log");
         let log = std::fs::File::create(&log_path)?;
         let mut driver = Command::new(driver_bin)
