@@ -40,6 +40,16 @@ enum Mode {
     Login,
 }
 
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::CodeFlow => "code-flow",
+            Mode::Refresh => "refresh",
+            Mode::Login => "login",
+        }
+    }
+}
+
 struct Options {
     mode: Mode,
     base_url: String,
@@ -413,7 +423,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::CodeFlow | Mode::Refresh => code_flow(&http, &o, 0).await.map(|_| ()),
     };
     if let Err(kind) = warm_up {
-        bail!("a single {:?} did not succeed: {kind}", o.mode);
+        bail!("a single {} did not succeed: {kind}", o.mode.name());
     }
 
     let next = Arc::new(AtomicUsize::new(1));
@@ -434,13 +444,8 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     total.latencies.sort();
     let errors: usize = total.errors.values().sum();
-    let mode = match o.mode {
-        Mode::CodeFlow => "code-flow",
-        Mode::Refresh => "refresh",
-        Mode::Login => "login",
-    };
     let report = serde_json::json!({
-        "mode": mode,
+        "mode": o.mode.name(),
         "workers": o.workers,
         "seconds": (elapsed * 100.0).round() / 100.0,
         "ok": total.ok,

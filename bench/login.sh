@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. bench/lib.sh
 
 ACCOUNTS="${ACCOUNTS:-300}"
 SECONDS_PER_PHASE="${SECONDS_PER_PHASE:-30}"
@@ -26,16 +27,12 @@ bin="$CARGO_TARGET_DIR/release/latchkey"
 load="$CARGO_TARGET_DIR/release/examples/login_load"
 
 # Nothing from the caller's environment may change the server's configuration (Argon2 cost above all).
-for var in $(compgen -e | grep '^LATCHKEY_' || true); do unset "$var"; done
+bench_unset_latchkey_env
 
 work=$(mktemp -d)
 server_pid=""
 cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
+  bench_stop "$server_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -46,10 +43,7 @@ printf '%s\n' "$PASSWORD" > "$work/password"
 echo "==> creating $ACCOUNTS accounts with \`latchkey users add\` (each hashes with the OWASP parameters)" >&2
 "$bin" migrate >/dev/null 2>&1
 started=$(date +%s)
-seq 0 $((ACCOUNTS - 1)) | xargs -P "$(nproc)" -I{} sh -c '
-  name=$(printf "bench%05d" {})
-  "$1" users add "$name" --email "$name@example.com" < "$2" > /dev/null 2>> "$3/users-add.log" || { cat "$3/users-add.log" >&2; exit 255; }
-' sh "$bin" "$work/password" "$work"
+bench_seed_accounts "$bin" "$ACCOUNTS" bench "$work/password" "$work/users-add.log"
 echo "    took $(( $(date +%s) - started ))s" >&2
 
 load_args=()

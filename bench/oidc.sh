@@ -14,6 +14,7 @@
 #     (the URL's user needs CREATEDB) and dropped afterwards; psql is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
@@ -21,10 +22,7 @@ THREADS="${THREADS:-2}"
 PORT="${PORT:-18081}"
 ISSUER="http://127.0.0.1:${PORT}"
 
-if ! command -v wrk >/dev/null; then
-  echo "==> installing wrk" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
-fi
+bench_install_wrk
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/latchkey/target}"
 echo "==> release build" >&2
@@ -37,17 +35,13 @@ mint="$CARGO_TARGET_DIR/release/examples/mint_user_token"
 # PostgreSQL server to use.
 pg_admin_url=""
 case "${LATCHKEY_DATABASE__URL:-}" in postgres://* | postgresql://*) pg_admin_url="$LATCHKEY_DATABASE__URL" ;; esac
-for var in $(compgen -e | grep '^LATCHKEY_' || true); do unset "$var"; done
+bench_unset_latchkey_env
 
 work=$(mktemp -d)
 server_pid=""
 pg_db="latchkey_bench_$$"
 cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
+  bench_stop "$server_pid"
   if [ -n "$pg_admin_url" ]; then psql -q "$pg_admin_url" -c "DROP DATABASE IF EXISTS $pg_db" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
@@ -86,26 +80,13 @@ cc_token=$(curl -fsS -u "bench-svc:$secret" -d grant_type=client_credentials "ht
   sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
 [ -n "$cc_token" ] && [ -n "$user_token" ] || { echo "fixtures failed" >&2; cat "$work/server.log" >&2; exit 1; }
 
-post_script() { # file body [extra header lines]
-  cat >"$1" <<LUA
-wrk.method = "POST"
-wrk.body = "$2"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-$3
-LUA
-}
-get_script() { # file [extra header lines]
-  printf '%s\n' "$2" >"$1"
-}
-get_script "$work/plain.lua" ""
-post_script "$work/token.lua" "grant_type=client_credentials&scope=api%3Aread" "wrk.headers[\"Authorization\"] = \"Basic $basic\""
-get_script "$work/userinfo.lua" "wrk.headers[\"Authorization\"] = \"Bearer $user_token\""
-post_script "$work/introspect.lua" "token=$cc_token" "wrk.headers[\"Authorization\"] = \"Basic $basic\""
+bench_wrk_get_script "$work/plain.lua"
+bench_wrk_post_script "$work/token.lua" "grant_type=client_credentials&scope=api%3Aread" "wrk.headers[\"Authorization\"] = \"Basic $basic\""
+bench_wrk_get_script "$work/userinfo.lua" "wrk.headers[\"Authorization\"] = \"Bearer $user_token\""
+bench_wrk_post_script "$work/introspect.lua" "token=$cc_token" "wrk.headers[\"Authorization\"] = \"Basic $basic\""
 
-# Resident memory: the total, and the anonymous (private, heap and stacks) part. The rest is the
-# binary's and libraries' code mapped from the page cache, shared and reclaimable.
-rss() { awk '/^VmRSS/ {t = $2} /^RssAnon/ {a = $2} END {printf "%.1f MiB (anonymous %.1f MiB)", t / 1024, a / 1024}' "/proc/$server_pid/status"; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+rss() { bench_rss "$server_pid"; }
+loadavg() { bench_loadavg; }
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 echo "database: $backend; commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "load average before: $(loadavg)"
@@ -113,14 +94,8 @@ echo "RSS before load: $(rss)"
 printf '\n| %-12s | %10s | %9s | %9s | %6s |\n' endpoint "req/s" p50 p99 errors
 printf '|%s|%s|%s|%s|%s|\n' -------------- ------------ ----------- ----------- --------
 run() { # name path script
-  local out
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$3" "http://127.0.0.1:$PORT$2")
-  local rps p50 p99 errors
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  errors=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
-  printf '| %-12s | %10s | %9s | %9s | %6s |\n' "$1" "$rps" "$p50" "$p99" "$errors"
+  bench_wrk "$THREADS" "$CONNECTIONS" "$DURATION" "$3" "http://127.0.0.1:$PORT$2"
+  printf '| %-12s | %10s | %9s | %9s | %6s |\n' "$1" "$WRK_RPS" "$WRK_P50" "$WRK_P99" "$WRK_ERRORS"
 }
 run discovery /.well-known/openid-configuration "$work/plain.lua"
 run jwks /jwks "$work/plain.lua"

@@ -6,37 +6,22 @@
 #   bench/startup.sh [runs]        (default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 runs="${1:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/latchkey/target}"
 cargo build --release -q -p latchkey-server
 bin="$CARGO_TARGET_DIR/release/latchkey"
 # A free port, so a leftover server can never answer for ours.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(bench_free_port)
 work="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 pid=0
 
-now_ns() { date +%s%N; }
-
-# Starts the server in $1 and waits for /readyz = 200; sets `pid` and `elapsed_ms` (milliseconds
-# from exec to ready). Not called in a command substitution: the server would hold its pipe open.
+# Starts the server in $1 and waits for /readyz = 200; sets `pid` and `elapsed_ms` (bench/lib.sh).
 start_and_time() {
-  local dir="$1" t0 t1
-  t0=$(now_ns)
-  (cd "$dir" && exec "$bin" serve --listen "127.0.0.1:$port" --log-level warn) >/dev/null 2>>"$work/server.log" &
-  pid=$!
-  for _ in $(seq 1 5000); do
-    kill -0 "$pid" 2>/dev/null || { echo "server exited:" >&2; cat "$work/server.log" >&2; exit 1; }
-    if curl -fs -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
-      t1=$(now_ns)
-      elapsed_ms=$(( (t1 - t0) / 1000000 ))
-      return 0
-    fi
-    sleep 0.002
-  done
-  echo "server did not become ready" >&2
-  cat "$work/server.log" >&2
-  exit 1
+  bench_start_and_time "$bin" "$1" "$port" "$work/server.log" --log-level warn
+  pid=$BENCH_PID
+  elapsed_ms=$BENCH_ELAPSED_MS
 }
 
 stop() {
@@ -45,8 +30,6 @@ stop() {
 }
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 first=()
 warm=()
@@ -65,7 +48,7 @@ for i in $(seq 1 "$runs"); do
 done
 
 printf '| measure | median | runs |\n|---|---|---|\n'
-printf '| first start to /readyz 200 (creates DB, migrations, 3 keys) | %s ms | %s |\n' "$(printf '%s\n' "${first[@]}" | median)" "${first[*]}"
-printf '| warm start to /readyz 200 (DB and keys exist) | %s ms | %s |\n' "$(printf '%s\n' "${warm[@]}" | median)" "${warm[*]}"
-printf '| idle RSS after warm start | %s KiB | %s |\n' "$(printf '%s\n' "${rss[@]}" | median)" "${rss[*]}"
+printf '| first start to /readyz 200 (creates DB, migrations, 3 keys) | %s ms | %s |\n' "$(printf '%s\n' "${first[@]}" | bench_median)" "${first[*]}"
+printf '| warm start to /readyz 200 (DB and keys exist) | %s ms | %s |\n' "$(printf '%s\n' "${warm[@]}" | bench_median)" "${warm[*]}"
+printf '| idle RSS after warm start | %s KiB | %s |\n' "$(printf '%s\n' "${rss[@]}" | bench_median)" "${rss[*]}"
 echo "machine: $(nproc) cores, $(free -h | awk '/Mem:/ {print $2}') memory; $(date -u +%Y-%m-%dT%H:%MZ)"

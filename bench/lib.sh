@@ -1,0 +1,131 @@
+# Shell pieces shared by the bench scripts; sourced (`. bench/lib.sh`), never run. Each function
+# talks to 127.0.0.1 only and bounds every wait.
+
+# Nothing from the caller's environment may change the server's configuration (the Argon2 cost
+# above all): unset every LATCHKEY_* variable.
+bench_unset_latchkey_env() {
+  local var
+  for var in $(compgen -e | grep '^LATCHKEY_' || true); do unset "$var"; done
+}
+
+bench_install_wrk() {
+  command -v wrk >/dev/null && return 0
+  echo "==> installing wrk" >&2
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y -qq wrk >/dev/null 2>&1 || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq wrk >/dev/null; }
+  command -v wrk >/dev/null || { echo "wrk could not be installed" >&2; return 1; }
+}
+
+bench_machine() {
+  echo "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr)"
+}
+
+bench_loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# A free TCP port on 127.0.0.1, so a leftover server can never answer for ours.
+bench_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Resident memory of a process in MiB (one decimal), and the same with its anonymous (private:
+# heap and stacks) part; the rest is code mapped from the page cache, shared and reclaimable.
+bench_rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+bench_rss() { awk '/^VmRSS/ {t = $2} /^RssAnon/ {a = $2} END {printf "%.1f MiB (anonymous %.1f MiB)", t / 1024, a / 1024}' "/proc/$1/status"; }
+
+# Waits up to $3 tenths of a second (default 600) for $1 to answer 200 while the process $2 lives.
+bench_wait_ready() {
+  local url="$1" pid="$2" tries="${3:-600}"
+  for _ in $(seq 1 "$tries"); do
+    curl -fs -o /dev/null "$url" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# Stops a server we started: TERM, up to 10 s, then KILL.
+bench_stop() {
+  local pid="$1"
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# bench/startup.sh's method: starts `$bin serve` on 127.0.0.1:$port in $dir and times exec to
+# /readyz = 200 in 2 ms steps; sets BENCH_PID and BENCH_ELAPSED_MS. Not to be called in a command
+# substitution (the server would hold its pipe open). Extra arguments go to `serve`.
+bench_start_and_time() {
+  local bin="$1" dir="$2" port="$3" log="$4" t0
+  shift 4
+  t0=$(date +%s%N)
+  (cd "$dir" && exec "$bin" serve --listen "127.0.0.1:$port" "$@") >/dev/null 2>>"$log" &
+  BENCH_PID=$!
+  for _ in $(seq 1 5000); do
+    kill -0 "$BENCH_PID" 2>/dev/null || { echo "server exited:" >&2; cat "$log" >&2; return 1; }
+    if curl -fs -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+      BENCH_ELAPSED_MS=$((($(date +%s%N) - t0) / 1000000))
+      return 0
+    fi
+    sleep 0.002
+  done
+  echo "server did not become ready" >&2
+  cat "$log" >&2
+  return 1
+}
+
+bench_median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+# Creates $2 accounts <prefix>00000... with `latchkey users add` (the password on stdin, hashed
+# with the configured Argon2id cost), $(nproc) at a time. Args: bin count prefix password-file log.
+bench_seed_accounts() {
+  local bin="$1" count="$2" prefix="$3" password_file="$4" log="$5"
+  seq 0 $((count - 1)) | xargs -P "$(nproc)" -I{} sh -c '
+    name=$(printf "%s%05d" "$3" {})
+    "$1" users add "$name" --email "$name@example.com" < "$2" > /dev/null 2>> "$4" || { cat "$4" >&2; exit 255; }
+  ' sh "$bin" "$password_file" "$prefix" "$log"
+}
+
+# wrk Lua scripts: a POST with a form body (and extra header lines), or a GET with extra lines.
+bench_wrk_post_script() { # file body [extra Lua lines]
+  cat >"$1" <<LUA
+wrk.method = "POST"
+wrk.body = "$2"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+${3:-}
+LUA
+}
+bench_wrk_get_script() { printf '%s\n' "${2:-}" >"$1"; }
+
+# Runs wrk against a URL with a script; sets WRK_RPS, WRK_P50 and WRK_P99 (as wrk prints them,
+# e.g. 580.00us) and WRK_ERRORS (non-2xx answers plus socket errors).
+# Args: threads connections seconds script url.
+bench_wrk() {
+  local out
+  out=$(wrk -t"$1" -c"$2" -d"${3}s" --latency -s "$4" "$5")
+  WRK_RPS=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  WRK_P50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  WRK_P99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  WRK_ERRORS=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
+}
+
+# A wrk latency (580.00us, 2.57ms, 1.02s, 2.00m) in milliseconds, two decimals.
+bench_to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000; else if (u == "ns") n /= 1e6
+    printf "%.2f", n
+  }'
+}
+
+# Whether a URL names this machine's loopback interface (http only; no user part, which could
+# hide another host: http://127.0.0.1:80@example.com/).
+bench_is_loopback_url() {
+  case "$1" in *@*) return 1 ;; esac
+  case "$1" in
+    http://127.0.0.1:* | http://127.0.0.1/* | http://localhost:* | http://localhost/* | "http://[::1]:"* | "http://[::1]/"*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
