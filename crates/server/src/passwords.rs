@@ -14,12 +14,22 @@
 //! for its own threads): when the cores are contended the scheduler gives the runtime workers about
 //! nine tenths of the time, and hashing gets whatever is left, which under a flood is still nearly
 //! all of it because protocol requests are short.
+//!
+//! Memory: each hash needs its whole cost in memory (19 MiB at the OWASP parameters). Left to the
+//! argon2 crate, every hash allocates and frees that block through the C library's malloc, and
+//! glibc, after the first such block is returned to the system, raises its mmap threshold to that
+//! size and serves the next ones from per-thread arenas that it never gives back: a 15-second login
+//! flood left the server at 466 MiB. So each hashing thread keeps one block of at least 32 MiB of
+//! address space (above glibc's largest dynamic threshold, so it is always mapped on its own and
+//! unmapped when dropped), uses only the part the parameters need (only that part is ever touched,
+//! so only that part is resident), reuses it for every hash while sign-ins keep coming, and drops it
+//! after [`IDLE_RELEASE`] without work: memory follows the load back down.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::PasswordConfig;
@@ -27,6 +37,35 @@ use crate::config::PasswordConfig;
 /// How much lower the hashing threads' priority is than the rest of the process (Linux nice
 /// increment; 10 gives a thread about a tenth of the weight of a normal one when cores are contended).
 pub const HASH_THREAD_NICE: i32 = 10;
+
+/// How long a hashing thread keeps its memory block after its last hash.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(5);
+
+/// The smallest block a hashing thread reserves, in 1 KiB Argon2 blocks: just over 32 MiB, glibc's
+/// `DEFAULT_MMAP_THRESHOLD_MAX` on 64-bit systems, so the allocation is always a mapping of its own
+/// that goes straight back to the system when dropped (and never moves glibc's threshold).
+const MIN_RESERVED_BLOCKS: usize = 32 * 1024 + 1;
+
+/// A hashing thread's reusable Argon2 memory.
+#[derive(Default)]
+pub struct Memory {
+    blocks: Vec<Block>,
+}
+
+impl Memory {
+    /// The first `count` blocks, reserving at least [`MIN_RESERVED_BLOCKS`]; only the blocks used
+    /// are written, so only they become resident. Argon2's first pass overwrites every block it
+    /// uses, so what a previous hash left there does not matter.
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.blocks.capacity() < count {
+            self.blocks = Vec::with_capacity(count.max(MIN_RESERVED_BLOCKS));
+        }
+        if self.blocks.len() < count {
+            self.blocks.resize(count, Block::default());
+        }
+        &mut self.blocks[..count]
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {
@@ -58,31 +97,33 @@ struct Inner {
     /// A hash of a random password at today's parameters, verified for unknown accounts so that
     /// "no such user" costs the same time as "wrong password" (no user enumeration by timing).
     dummy_hash: String,
-    /// Work for the hashing threads; they end when the last clone of the hasher is dropped.
-    jobs: Mutex<mpsc::Sender<Job>>,
+    /// Work for the hashing threads (a queue any idle thread takes from); they end when the last
+    /// clone of the hasher is dropped.
+    jobs: flume::Sender<Job>,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
 /// Starts `threads` hashing threads at a lower priority, fed from one queue.
-fn start_pool(threads: usize) -> Result<mpsc::Sender<Job>, HashError> {
-    let (sender, receiver) = mpsc::channel::<Job>();
-    let receiver = Arc::new(Mutex::new(receiver));
+fn start_pool(threads: usize) -> Result<flume::Sender<Job>, HashError> {
+    let (sender, receiver) = flume::unbounded::<Job>();
     for n in 0..threads {
-        let receiver = Arc::clone(&receiver);
+        let receiver = receiver.clone();
         std::thread::Builder::new()
             .name(format!("argon2-{n}"))
             .spawn(move || {
                 lower_this_threads_priority();
+                let mut memory: Option<Memory> = None;
                 loop {
-                    // The lock is held only while taking a job, never while hashing.
-                    let job = match receiver.lock() {
-                        Ok(queue) => queue.recv(),
-                        Err(_) => return,
+                    let job = if memory.is_some() {
+                        receiver.recv_timeout(IDLE_RELEASE)
+                    } else {
+                        receiver.recv().map_err(|_| flume::RecvTimeoutError::Disconnected)
                     };
                     match job {
-                        Ok(job) => job(),
-                        Err(_) => return, // the hasher is gone
+                        Ok(job) => job(memory.get_or_insert_with(Memory::default)),
+                        Err(flume::RecvTimeoutError::Timeout) => memory = None,
+                        Err(flume::RecvTimeoutError::Disconnected) => return, // the hasher is gone
                     }
                 }
             })
@@ -115,7 +156,7 @@ impl PasswordHasher {
             config.max_concurrent_hashes
         };
         let dummy = latchkey_core::secret::Secret::generate();
-        let dummy_hash = hash_with(&params, dummy.expose())?;
+        let dummy_hash = hash_with(&params, dummy.expose(), &mut Memory::default())?;
         let jobs = start_pool(slots)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -123,7 +164,7 @@ impl PasswordHasher {
                 permits: Arc::new(Semaphore::new(slots)),
                 queue_timeout: config.hash_queue_timeout,
                 dummy_hash,
-                jobs: Mutex::new(jobs),
+                jobs,
             }),
         })
     }
@@ -144,7 +185,7 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = latchkey_core::password::normalize_password(password);
         let params = self.inner.params.clone();
-        self.run(move || hash_with(&params, &password)).await
+        self.run(move |memory| hash_with(&params, &password, memory)).await
     }
 
     /// Checks a password against a stored PHC string. With `None` (no such account, or an account
@@ -154,11 +195,15 @@ impl PasswordHasher {
         let real = stored.is_some();
         let stored = stored.unwrap_or(&self.inner.dummy_hash).to_owned();
         let params = self.inner.params.clone();
-        self.run(move || {
+        self.run(move |memory| {
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 return Err(HashError::Internal("stored password hash is not a PHC string".into()));
             };
-            let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+            let ok = verify_with(&parsed, &password, memory).unwrap_or_else(|e| {
+                // As before this pool existed: a hash that cannot be checked never lets anyone in.
+                tracing::warn!(error = %e, "a stored password hash cannot be checked");
+                false
+            });
             let needs_rehash = ok && !matches_params(&parsed, &params);
             Ok(Verified { ok: ok && real, needs_rehash: needs_rehash && real })
         })
@@ -167,7 +212,7 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+        work: impl FnOnce(&mut Memory) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
         let permit: OwnedSemaphorePermit =
             tokio::time::timeout(self.inner.queue_timeout, Arc::clone(&self.inner.permits).acquire_owned())
@@ -178,26 +223,54 @@ impl PasswordHasher {
         // The permit travels with the job and is released when the hash is done, not when the
         // request stops waiting: a client that disconnects mid-hash does not free a slot that a
         // thread is still busy with.
-        let job: Job = Box::new(move || {
-            let result = work();
+        let job: Job = Box::new(move |memory| {
+            let result = work(memory);
             drop(permit);
             let _ = reply.send(result);
         });
-        self.inner
-            .jobs
-            .lock()
-            .map_err(|_| HashError::Internal("hashing queue poisoned".into()))?
-            .send(job)
-            .map_err(|_| HashError::Internal("hashing threads gone".into()))?;
+        self.inner.jobs.send(job).map_err(|_| HashError::Internal("hashing threads gone".into()))?;
         answer.await.map_err(|_| HashError::Internal("a hashing thread stopped".into()))?
     }
 }
 
-fn hash_with(params: &Params, password: &str) -> Result<String, HashError> {
+fn internal(e: impl std::fmt::Display) -> HashError {
+    HashError::Internal(e.to_string())
+}
+
+/// Argon2id v19 of `password` under a fresh random salt, as a PHC string; the same string the
+/// argon2 crate's `hash_password` makes, computed in the thread's reusable memory.
+fn hash_with(params: &Params, password: &str, memory: &mut Memory) -> Result<String, HashError> {
+    let salt = argon2::password_hash::try_generate_salt().map_err(internal)?;
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| HashError::Internal(e.to_string()))
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, memory.blocks(params.block_count()))
+        .map_err(internal)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(internal)?,
+        salt: Some(Salt::new(&salt).map_err(internal)?),
+        hash: Some(Output::new(&out).map_err(internal)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Does `password` match the stored hash? Recomputes it with the stored algorithm, version,
+/// parameters and salt in the thread's memory and compares the outputs in constant time (the
+/// `Output` type's equality), as the argon2 crate's own verifier does. A stored hash this code
+/// cannot compute (another algorithm, broken parameters) is an error, which the caller treats as "no".
+fn verify_with(stored: &PasswordHash, password: &str, memory: &mut Memory) -> Result<bool, HashError> {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return Err(HashError::Internal("stored password hash has no salt or output".into()));
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str()).map_err(internal)?;
+    let version = stored.version.map(Version::try_from).transpose().map_err(internal)?.unwrap_or_default();
+    let params = Params::try_from(stored).map_err(internal)?;
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params.clone())
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory.blocks(params.block_count()))
+        .map_err(internal)?;
+    Ok(Output::new(&out).map_err(internal)? == *expected)
 }
 
 /// Is this hash Argon2id v19 at exactly today's m, t, p?
@@ -240,6 +313,38 @@ mod tests {
         assert!(hasher.verify("Pass", Some(&phc)).await.unwrap().ok);
     }
 
+    #[test]
+    fn hashes_match_the_argon2_crates_own_and_verify_its_hashes() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let params = Params::new(1024, 2, 1, None).unwrap();
+        let mut memory = Memory::default();
+        let ours = hash_with(&params, "a long enough passphrase", &mut memory).unwrap();
+        let crate_hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        // The crate verifies ours ...
+        crate_hasher.verify_password(b"a long enough passphrase", &PasswordHash::new(&ours).unwrap()).unwrap();
+        // ... and we verify the crate's, in the same (reused) memory, including other variants.
+        let theirs = crate_hasher.hash_password(b"another passphrase").unwrap().to_string();
+        assert!(verify_with(&PasswordHash::new(&theirs).unwrap(), "another passphrase", &mut memory).unwrap());
+        assert!(!verify_with(&PasswordHash::new(&theirs).unwrap(), "another passphrasE", &mut memory).unwrap());
+        let argon2i =
+            Argon2::new(Algorithm::Argon2i, Version::V0x10, params).hash_password(b"old").unwrap().to_string();
+        assert!(verify_with(&PasswordHash::new(&argon2i).unwrap(), "old", &mut memory).unwrap());
+        assert_eq!(ours.len(), theirs.len());
+        assert!(ours.starts_with("$argon2id$v=19$m=1024,t=2,p=1$"), "{ours}");
+    }
+
+    #[test]
+    fn memory_is_reserved_past_the_mmap_threshold_and_reused() {
+        let mut memory = Memory::default();
+        assert_eq!(memory.blocks(19456).len(), 19456);
+        let reserved = memory.blocks.capacity();
+        assert!(reserved >= MIN_RESERVED_BLOCKS && reserved * 1024 > 32 * 1024 * 1024);
+        let first = memory.blocks(19456).as_ptr();
+        assert_eq!(memory.blocks(8).as_ptr(), first, "a smaller hash reuses the block");
+        assert_eq!(memory.blocks(19456).as_ptr(), first);
+        assert_eq!(memory.blocks(65536).len(), 65536, "a larger cost gets a larger block");
+    }
+
     #[tokio::test]
     async fn unknown_accounts_verify_a_dummy_and_fail() {
         let hasher = PasswordHasher::new(&config(8, 2)).unwrap();
@@ -274,7 +379,7 @@ mod tests {
         let hasher = PasswordHasher::new(&config(8, 2)).unwrap();
         let here = rustix::process::getpriority_process(None).unwrap();
         let there = hasher
-            .run(|| Ok(rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()))
+            .run(|_| Ok(rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()))
             .await
             .unwrap();
         assert_eq!(there, (here + HASH_THREAD_NICE).min(19), "runtime thread at nice {here}");
@@ -290,7 +395,7 @@ mod tests {
         let caller = hasher.clone();
         let waiting = tokio::spawn(async move {
             caller
-                .run(move || {
+                .run(move |_| {
                     started_tx.send(()).unwrap();
                     finish_rx.recv().unwrap();
                     Ok(())
