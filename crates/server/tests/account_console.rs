@@ -137,6 +137,9 @@ async fn a_form_posted_without_a_session_returns_to_the_page_it_came_from_not_to
         (Some("not a url"), "/login?return_to=%2Faccount"),
         (None, "/login?return_to=%2Faccount"),
     ];
+    // An admin console form without a Referer goes back to the admin overview.
+    let reply = anonymous.send(Request::post("/admin/accounts"), Some("csrf_token=x".into())).await;
+    assert_eq!(reply.location(), Some("/login?return_to=%2Fadmin"));
     for (referer, expected) in cases {
         let mut request = Request::post("/account/sessions/end");
         if let Some(referer) = referer {

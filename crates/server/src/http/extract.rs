@@ -171,7 +171,7 @@ pub fn password_change_location(return_to: Option<&str>) -> String {
 /// This request as a `return_to`, validated like the sign-in page's. Only a page can be returned
 /// to: a GET returns to itself; a form post returns to the page it was posted from (its
 /// same-origin `Referer`), because the form's own address may accept nothing but posts; without
-/// one, the account page.
+/// one, the start of the console the form belongs to (the admin overview, else the account page).
 fn here(parts: &Parts, app: &AppState) -> String {
     if parts.method == Method::GET {
         return latchkey_core::session::safe_return_to(Some(
@@ -188,7 +188,9 @@ fn here(parts: &Parts, app: &AppState) -> String {
             Some(q) => format!("{}?{q}", r.path()),
             None => r.path().to_owned(),
         });
-    latchkey_core::session::safe_return_to(from.as_deref())
+    let admin = crate::http::admin::paths::ADMIN;
+    let console = parts.uri.path().strip_prefix(admin).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    latchkey_core::session::safe_return_to(from.as_deref().or(console.then_some(admin)))
 }
 
 /// The signed-in person on the password page: the one page (with sign-out) that a person whose
