@@ -123,3 +123,39 @@ async fn drop_database(admin_url: &str, name: &str) {
         Err(e) => eprintln!("cannot drop test database {name}: {e}"),
     }
 }
+
+/// Runs each named `async fn(&SeaStore)` scenario of a test file as two tests: `sqlite::NAME` on a
+/// migrated in-memory SQLite store and `postgres::NAME` on a fresh, migrated PostgreSQL database
+/// with a pool of `pool` connections (skipped as [`TempPostgres::create`] says when no server
+/// answers outside CI), closed and dropped afterwards.
+///
+/// `latchkey_store::both_databases!(pool = 8; scenario_a, scenario_b);`
+#[macro_export]
+macro_rules! both_databases {
+    (pool = $pool:expr; $($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let store = $crate::testing::sqlite_memory().await;
+                    super::$scenario(&store).await;
+                    store.close().await.unwrap();
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let Some(pg) = $crate::testing::TempPostgres::create().await else { return };
+                    let store = $crate::SeaStore::connect(&pg.url, $pool).await.unwrap();
+                    store.migrate().await.unwrap();
+                    assert_eq!(store.backend_name(), "postgres");
+                    super::$scenario(&store).await;
+                    store.close().await.unwrap();
+                    pg.drop_db().await;
+                }
+            )*
+        }
+    };
+}

@@ -10,7 +10,6 @@ use latchkey_core::model::*;
 use latchkey_core::secret::TokenHash;
 use latchkey_core::store::*;
 use latchkey_store::SeaStore;
-use latchkey_store::testing::TempPostgres;
 
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_750_000_000, 123_456_789).unwrap()
@@ -201,32 +200,4 @@ async fn finds_refresh_token_and_account(store: &SeaStore) {
     assert_eq!(store.find_refresh_token_with_account(&token.token_hash).await.unwrap(), None, "gone with its account");
 }
 
-macro_rules! both {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let store = latchkey_store::testing::sqlite_memory().await;
-                    super::$scenario(&store).await;
-                    store.close().await.unwrap();
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let Some(pg) = super::TempPostgres::create().await else { return };
-                    let store = super::SeaStore::connect(&pg.url, 8).await.unwrap();
-                    store.migrate().await.unwrap();
-                    super::$scenario(&store).await;
-                    store.close().await.unwrap();
-                    pg.drop_db().await;
-                }
-            )*
-        }
-    };
-}
-
-both!(finds_token_account_and_roles, reports_revoked_expired_disabled_and_deleted, finds_refresh_token_and_account);
+latchkey_store::both_databases!(pool = 8; finds_token_account_and_roles, reports_revoked_expired_disabled_and_deleted, finds_refresh_token_and_account);

@@ -460,35 +460,7 @@ async fn family_revocation_record(store: &SeaStore) {
     assert_eq!(store.find_family_revocation(family).await.unwrap(), None);
 }
 
-macro_rules! both {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let store = latchkey_store::testing::sqlite_memory().await;
-                    super::$scenario(&store).await;
-                    store.close().await.unwrap();
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let Some(pg) = latchkey_store::testing::TempPostgres::create().await else { return };
-                    let store = latchkey_store::SeaStore::connect(&pg.url, 4).await.unwrap();
-                    store.migrate().await.unwrap();
-                    super::$scenario(&store).await;
-                    store.close().await.unwrap();
-                    pg.drop_db().await;
-                }
-            )*
-        }
-    };
-}
-
-both!(
+latchkey_store::both_databases!(pool = 4;
     code_replay_during_redemption_leaves_no_valid_token,
     family_revoked_during_rotation_leaves_no_valid_child,
     refreshed_id_token_keeps_amr_and_auth_time,

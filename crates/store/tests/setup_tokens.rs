@@ -6,7 +6,6 @@ use chrono::{DateTime, Duration, Utc};
 use latchkey_core::model::{AccountId, NewAccount};
 use latchkey_core::secret::TokenHash;
 use latchkey_core::store::{AccountStore as _, RoleStore as _};
-use latchkey_store::testing::TempPostgres;
 use latchkey_store::{SeaStore, SetupTokenState};
 
 fn t0() -> DateTime<Utc> {
@@ -90,32 +89,4 @@ async fn role_members_are_counted(store: &SeaStore) {
     assert_eq!(store.count_role_members("admin").await.unwrap(), 0);
 }
 
-macro_rules! both {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let store = latchkey_store::testing::sqlite_memory().await;
-                    super::$scenario(&store).await;
-                    store.close().await.unwrap();
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let Some(pg) = super::TempPostgres::create().await else { return };
-                    let store = super::SeaStore::connect(&pg.url, 8).await.unwrap();
-                    store.migrate().await.unwrap();
-                    super::$scenario(&store).await;
-                    store.close().await.unwrap();
-                    pg.drop_db().await;
-                }
-            )*
-        }
-    };
-}
-
-both!(setup_tokens_are_single_use_and_expire, role_members_are_counted);
+latchkey_store::both_databases!(pool = 8; setup_tokens_are_single_use_and_expire, role_members_are_counted);

@@ -756,42 +756,7 @@ async fn account_and_client(store: &SeaStore, username: &str, client_id: &str) -
 // Both backends
 // ---------------------------------------------------------------------------------------------
 
-/// A migrated store on a fresh PostgreSQL database, or `None` when none is reachable (outside CI).
-async fn postgres_store(max_connections: u32) -> Option<(SeaStore, TempPostgres)> {
-    let pg = TempPostgres::create().await?;
-    let store = SeaStore::connect(&pg.url, max_connections).await.unwrap();
-    store.migrate().await.unwrap();
-    Some((store, pg))
-}
-
-macro_rules! both {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let store = latchkey_store::testing::sqlite_memory().await;
-                    super::$scenario(&store).await;
-                    store.close().await.unwrap();
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let Some((store, pg)) = super::postgres_store(8).await else { return };
-                    assert_eq!(store.backend_name(), "postgres");
-                    super::$scenario(&store).await;
-                    store.close().await.unwrap();
-                    pg.drop_db().await;
-                }
-            )*
-        }
-    };
-}
-
-both!(
+latchkey_store::both_databases!(pool = 8;
     accounts_round_trip_and_update,
     accounts_list_and_search,
     account_uniqueness_conflicts,
