@@ -94,8 +94,9 @@ struct Inner {
     /// One permit per hashing thread: holding one means a thread is free for this hash.
     permits: Arc<Semaphore>,
     queue_timeout: Duration,
-    /// A hash of a random password at today's parameters, verified for unknown accounts so that
-    /// "no such user" costs the same time as "wrong password" (no user enumeration by timing).
+    /// A PHC string at today's parameters with a random salt and a random output ([`dummy_phc`]),
+    /// verified for unknown accounts so that "no such user" costs the same time as "wrong password"
+    /// (no user enumeration by timing).
     dummy_hash: String,
     /// Work for the hashing threads (a queue any idle thread takes from); they end when the last
     /// clone of the hasher is dropped.
@@ -155,8 +156,7 @@ impl PasswordHasher {
         } else {
             config.max_concurrent_hashes
         };
-        let dummy = latchkey_core::secret::Secret::generate();
-        let dummy_hash = hash_with(&params, dummy.expose(), &mut Memory::default())?;
+        let dummy_hash = dummy_phc(&params)?;
         let jobs = start_pool(slots)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -245,12 +245,30 @@ fn hash_with(params: &Params, password: &str, memory: &mut Memory) -> Result<Str
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, memory.blocks(params.block_count()))
         .map_err(internal)?;
+    phc_string(params, &salt, &out)
+}
+
+/// A stand-in for a stored hash: Argon2id v19 at `params` with a random salt and a random output.
+/// Verifying a password against it recomputes a full hash at today's cost, exactly as a real stored
+/// hash would, and can only succeed by guessing 256 random bits (and [`PasswordHasher::verify`]
+/// answers "no" for it regardless). Being no hash of anything, it costs nothing to make: start-up
+/// does not pay for an Argon2id hash (about 25 to 100 ms of one core).
+fn dummy_phc(params: &Params) -> Result<String, HashError> {
+    use rand::RngCore as _;
+    let salt = argon2::password_hash::try_generate_salt().map_err(internal)?;
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    rand::rng().fill_bytes(&mut out);
+    phc_string(params, &salt, &out)
+}
+
+/// The PHC string of an Argon2id v19 output.
+fn phc_string(params: &Params, salt: &[u8], out: &[u8]) -> Result<String, HashError> {
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(params).map_err(internal)?,
-        salt: Some(Salt::new(&salt).map_err(internal)?),
-        hash: Some(Output::new(&out).map_err(internal)?),
+        salt: Some(Salt::new(salt).map_err(internal)?),
+        hash: Some(Output::new(out).map_err(internal)?),
     };
     Ok(phc.to_string())
 }
@@ -349,6 +367,22 @@ mod tests {
     async fn unknown_accounts_verify_a_dummy_and_fail() {
         let hasher = PasswordHasher::new(&config(8, 2)).unwrap();
         assert_eq!(hasher.verify("anything", None).await.unwrap(), Verified { ok: false, needs_rehash: false });
+    }
+
+    #[test]
+    fn the_dummy_costs_a_full_hash_at_todays_parameters() {
+        let params = Params::new(19456, 2, 1, None).unwrap();
+        let dummy = dummy_phc(&params).unwrap();
+        let parsed = PasswordHash::new(&dummy).unwrap();
+        // The verifier recomputes Argon2id at exactly these parameters: the same work as a real hash.
+        assert!(matches_params(&parsed, &params), "{dummy}");
+        assert_ne!(dummy, dummy_phc(&params).unwrap(), "random salt and output");
+        // A real hash at the same parameters has the same salt and output lengths.
+        let real = hash_with(&params, "a long enough passphrase", &mut Memory::default()).unwrap();
+        let real = PasswordHash::new(&real).unwrap();
+        assert_eq!(real.salt.map(|s| s.len()), parsed.salt.map(|s| s.len()));
+        assert_eq!(real.hash.map(|h| h.len()), parsed.hash.map(|h| h.len()));
+        assert!(!verify_with(&parsed, "a long enough passphrase", &mut Memory::default()).unwrap());
     }
 
     #[tokio::test]
