@@ -14,7 +14,18 @@ use crate::secret::TokenHash;
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    async fn insert_account(&self, account: NewAccount, now: DateTime<Utc>) -> StoreResult<Account>;
+    async fn insert_account(&self, account: NewAccount, now: DateTime<Utc>) -> StoreResult<Account> {
+        self.insert_account_with_roles(account, &[], false, now).await
+    }
+    /// Creates the account, grants it `roles` and sets the password-change flag in one transaction:
+    /// a failure (a role deleted meanwhile, say) leaves no account behind.
+    async fn insert_account_with_roles(
+        &self,
+        account: NewAccount,
+        roles: &[RoleId],
+        password_change_required: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Account>;
     async fn find_account(&self, id: AccountId) -> StoreResult<Option<Account>>;
     /// `username` must already be normalised.
     async fn find_account_by_username(&self, username: &str) -> StoreResult<Option<Account>>;
@@ -217,6 +228,9 @@ pub trait ThrottleStore: Send + Sync {
     /// whether this caller did it. Of many concurrent callers at most one wins, on every node.
     async fn claim_throttle(&self, key: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> StoreResult<bool>;
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+    /// Atomically takes one failure back (never below zero): an attempt counted before the password
+    /// was checked that did not fail. A missing counter is left missing.
+    async fn forgive_throttle(&self, key: &str) -> StoreResult<()>;
 }
 
 /// Everything at once, for code that needs the whole store.

@@ -9,7 +9,7 @@ use latchkey_core::model::{Account, AccountId, AccountQuery, NewAccount, Role, R
 use latchkey_core::store::{AccountStore, RoleStore};
 use sea_orm::sea_query::{LikeExpr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait as _, Condition, EntityTrait as _, PaginatorTrait as _};
-use sea_orm::{DbErr, QueryFilter as _, QueryOrder as _, QuerySelect as _};
+use sea_orm::{DbErr, QueryFilter as _, QueryOrder as _, QuerySelect as _, TransactionTrait as _};
 
 use crate::entity::{account, account_role, role};
 use crate::error::DbResultExt as _;
@@ -79,7 +79,13 @@ pub(crate) fn changed(rows: u64, what: &str) -> StoreResult<()> {
 
 #[async_trait]
 impl AccountStore for SeaStore {
-    async fn insert_account(&self, new: NewAccount, now: DateTime<Utc>) -> StoreResult<Account> {
+    async fn insert_account_with_roles(
+        &self,
+        new: NewAccount,
+        roles: &[RoleId],
+        password_change_required: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Account> {
         let now = truncate(now);
         let model = account::Model {
             id: new.id.0,
@@ -91,12 +97,27 @@ impl AccountStore for SeaStore {
             display_name_key: display_name_key(new.display_name.as_deref()),
             display_name: new.display_name,
             disabled: false,
-            password_change_required: false,
+            password_change_required,
             created_at: now,
             updated_at: now,
         };
         let active: account::ActiveModel = model.clone().into();
-        account::Entity::insert(active).exec_without_returning(self.db()).await.store()?;
+        if roles.is_empty() {
+            // One statement is its own transaction: no BEGIN/COMMIT round trips for a sign-up.
+            account::Entity::insert(active).exec_without_returning(self.db()).await.store()?;
+            return Ok(model.into());
+        }
+        let txn = self.db().begin().await.store()?;
+        account::Entity::insert(active).exec_without_returning(&txn).await.store()?;
+        let rows = roles.iter().map(|r| account_role::ActiveModel { account_id: Set(model.id), role_id: Set(r.0) });
+        // Dropping `txn` without a commit rolls the account back.
+        account_role::Entity::insert_many(rows).exec_without_returning(&txn).await.map_err(|e| {
+            match crate::error::map_db_err(e) {
+                StoreError::NotFound(_) => StoreError::NotFound("role".to_owned()),
+                other => other,
+            }
+        })?;
+        txn.commit().await.store()?;
         Ok(model.into())
     }
 

@@ -87,6 +87,19 @@ impl ThrottleStore for SeaStore {
         Ok(res.rows_affected == 1)
     }
 
+    async fn forgive_throttle(&self, key: &str) -> StoreResult<()> {
+        use login_throttle::Column;
+        // One UPDATE, so concurrent give-backs and increments never lose a count.
+        login_throttle::Entity::update_many()
+            .col_expr(Column::Failures, Expr::col(Column::Failures).sub(1))
+            .filter(Column::Key.eq(key))
+            .filter(Column::Failures.gt(0))
+            .exec(self.db())
+            .await
+            .store()?;
+        Ok(())
+    }
+
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
         login_throttle::Entity::delete_by_id(key.to_owned()).exec(self.db()).await.store()?;
         Ok(())

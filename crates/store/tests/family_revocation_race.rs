@@ -145,8 +145,14 @@ impl GrantStore for Interleaved {
 
 #[async_trait]
 impl AccountStore for Interleaved {
-    async fn insert_account(&self, account: NewAccount, now: DateTime<Utc>) -> StoreResult<Account> {
-        self.inner.insert_account(account, now).await
+    async fn insert_account_with_roles(
+        &self,
+        account: NewAccount,
+        roles: &[RoleId],
+        password_change_required: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Account> {
+        self.inner.insert_account_with_roles(account, roles, password_change_required, now).await
     }
     async fn find_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         self.inner.find_account(id).await

@@ -262,6 +262,27 @@ async fn roles_grant_and_revoke(store: &SeaStore) {
     assert!(store.roles_of(id).await.unwrap().is_empty(), "deleting a role ungrants it");
 }
 
+async fn accounts_are_created_with_their_roles_or_not_at_all(store: &SeaStore) {
+    let admin = store.find_role_by_name("admin").await.unwrap().unwrap();
+    let editor = store.insert_role("editor", None).await.unwrap();
+    let new = new_account("judy", "judy@example.com");
+    let id = new.id;
+    let account = store.insert_account_with_roles(new, &[admin.id, editor.id], true, t0()).await.unwrap();
+    assert!(account.password_change_required);
+    assert_eq!(store.find_account(id).await.unwrap(), Some(account));
+    assert_eq!(store.roles_of(id).await.unwrap(), ["admin", "editor"]);
+
+    // A role that no longer exists (deleted between the check and the insert): no account at all.
+    let new = new_account("karl", "karl@example.com");
+    let id = new.id;
+    let err = store.insert_account_with_roles(new, &[editor.id, RoleId::new()], false, t0()).await.unwrap_err();
+    assert!(matches!(&err, StoreError::NotFound(what) if what == "role"), "{err:?}");
+    assert_eq!(store.find_account(id).await.unwrap(), None, "rolled back");
+    assert_eq!(store.find_account_by_username("karl").await.unwrap(), None);
+    // The username is free again, so the same account can be created once the roles are right.
+    store.insert_account_with_roles(new_account("karl", "karl@example.com"), &[editor.id], false, t0()).await.unwrap();
+}
+
 async fn clients_crud(store: &SeaStore) {
     let c = client("rp-one");
     let stored = store.insert_client(c.clone()).await.unwrap();
@@ -761,6 +782,7 @@ latchkey_store::both_databases!(pool = 8;
     accounts_list_and_search,
     account_uniqueness_conflicts,
     roles_grant_and_revoke,
+    accounts_are_created_with_their_roles_or_not_at_all,
     clients_crud,
     sessions_lifecycle,
     codes_are_consumed_once,

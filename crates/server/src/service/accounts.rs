@@ -1,7 +1,7 @@
 //! Accounts as administrators manage them: create, edit, disable, passwords, sessions, delete.
 
 use latchkey_core::account::{normalize_username, validate_email, validate_username};
-use latchkey_core::model::{Account, AccountId, AccountQuery, NewAccount, Session, SessionId};
+use latchkey_core::model::{Account, AccountId, AccountQuery, NewAccount, RoleId, Session, SessionId};
 
 use super::{ADMIN_ROLE, Actor, Ctx, Page, ServiceError, ServiceResult, audit, page_size, roles};
 
@@ -133,16 +133,20 @@ pub async fn create(ctx: &Ctx<'_>, input: NewAccountInput) -> ServiceResult<Acco
         password_hash: Some(hash),
         display_name,
     };
-    let account = ctx.store.insert_account(new, ctx.now()).await.map_err(|e| match ServiceError::from(e) {
-        ServiceError::Conflict { .. } => taken(),
-        other => other,
-    })?;
+    let mut role_ids: Vec<RoleId> = Vec::with_capacity(role_list.len());
     for role in &role_list {
-        ctx.store.grant_role(account.id, role.id).await?;
+        // `--role admin --role admin` grants it once.
+        if !role_ids.contains(&role.id) {
+            role_ids.push(role.id);
+        }
     }
-    if input.require_password_change {
-        ctx.store.set_password_change_required(account.id, true, ctx.now()).await?;
-    }
+    let account =
+        ctx.store.insert_account_with_roles(new, &role_ids, input.require_password_change, ctx.now()).await.map_err(
+            |e| match ServiceError::from(e) {
+                ServiceError::Conflict { .. } => taken(),
+                other => other,
+            },
+        )?;
     let role_names: Vec<&str> = role_list.iter().map(|r| r.name.as_str()).collect();
     audit::record(
         ctx,
