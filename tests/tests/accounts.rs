@@ -303,9 +303,9 @@ async fn unknown_user_wrong_password_and_disabled_account_look_the_same(server: 
     }
 }
 
-async fn one_hundred_parallel_guesses_get_only_the_free_attempts(server: &Server) {
-    let owner = Browser::new(server);
-    assert_eq!(owner.signup("ivan", "ivan@example.com", PASSWORD).await.status, StatusCode::SEE_OTHER);
+/// 100 sign-in forms posted at once from one browser (one address), the `i`th with `attempt(i)`
+/// as (login, password); the pages in the order sent.
+async fn parallel_sign_ins(server: &Server, attempt: impl Fn(usize) -> (String, String)) -> Vec<Page> {
     let attacker = Browser::new(server);
     let token = attacker.get("/login").await.csrf_token();
     let attacker = Arc::new(attacker);
@@ -313,15 +313,25 @@ async fn one_hundred_parallel_guesses_get_only_the_free_attempts(server: &Server
         .map(|i| {
             let attacker = Arc::clone(&attacker);
             let token = token.clone();
+            let (login, password) = attempt(i);
             tokio::spawn(async move {
-                let guess = format!("guess-number-{i}-wrong");
-                attacker.post("/login", &[("login", "ivan"), ("password", &guess), ("csrf_token", &token)]).await
+                attacker.post("/login", &[("login", &login), ("password", &password), ("csrf_token", &token)]).await
             })
         })
         .collect();
-    let (mut verified, mut throttled) = (0, 0);
+    let mut pages = Vec::with_capacity(tasks.len());
     for task in tasks {
-        let page = task.await.unwrap();
+        pages.push(task.await.unwrap());
+    }
+    pages
+}
+
+async fn one_hundred_parallel_guesses_get_only_the_free_attempts(server: &Server) {
+    let owner = Browser::new(server);
+    assert_eq!(owner.signup("ivan", "ivan@example.com", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let pages = parallel_sign_ins(server, |i| ("ivan".to_owned(), format!("guess-number-{i}-wrong"))).await;
+    let (mut verified, mut throttled) = (0, 0);
+    for page in pages {
         match page.status {
             StatusCode::OK => {
                 assert!(page.body.contains(INVALID));
@@ -376,6 +386,63 @@ async fn guesses_across_many_names_are_throttled_per_address(server: &Server) {
         .header("x-forwarded-for", "203.0.113.77")
         .form(&[("login", "nobody-new"), ("password", "x-wrong"), ("csrf_token", &token)]);
     assert_eq!(Browser::read(spoofed.send().await.unwrap()).await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The per-address counter is counted before the password is checked, like the per-name one: 100
+/// parallel guesses from one address, each at another name (password spraying), get exactly the
+/// address's 20 free verifications, however they interleave.
+async fn one_hundred_parallel_guesses_at_different_names_get_the_address_allowance(server: &Server) {
+    let pages = parallel_sign_ins(server, |i| (format!("sprayed-{i}"), "Summer2026!wrong".to_owned())).await;
+    let (mut verified, mut throttled) = (0, 0);
+    for page in pages {
+        match page.status {
+            StatusCode::OK => verified += 1,
+            StatusCode::TOO_MANY_REQUESTS => throttled += 1,
+            other => panic!("unexpected {other}: {}", page.body),
+        }
+    }
+    assert_eq!((verified, throttled), (20, 80), "only the address's 20 free attempts were checked");
+}
+
+/// An attacker who fails on purpose at someone's name delays every browser that has never signed
+/// in to that account, but not the owner's own browser (its signed device cookie gives it a
+/// counter of its own); a planted, unsigned device cookie is worth nothing.
+async fn the_owners_known_browser_is_not_locked_out_by_someone_elses_failures(server: &Server) {
+    let owner = Browser::new(server);
+    assert_eq!(owner.signup("lena", "lena@example.com", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    assert!(owner.cookie("latchkey_device").is_some(), "{}", owner.cookie_header());
+    let page = owner.submit("/logout", "/logout", &[]).await;
+    assert!(page.body.contains("You have been signed out"), "{}", page.body);
+    assert!(!owner.signed_in().await);
+    assert!(owner.cookie("latchkey_device").is_some(), "signing out keeps the device cookie");
+
+    let attacker = Browser::new(server);
+    for i in 0..8 {
+        let page = attacker.login("lena", &format!("not-her-password-{i}")).await;
+        let expected = if i < 5 { StatusCode::OK } else { StatusCode::TOO_MANY_REQUESTS };
+        assert_eq!(page.status, expected, "attempt {i}");
+    }
+    // A browser that never signed in to lena waits, even with the right password...
+    let stranger = Browser::new(server);
+    assert_eq!(stranger.login("lena", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
+    let forger = Browser::new(server);
+    forger.plant_cookie(
+        "latchkey_device",
+        "00000000-0000-0000-0000-000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    );
+    assert_eq!(forger.login("lena", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
+    // ...but lena's own browser signs in at once.
+    let page = owner.login("lena", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(owner.signed_in().await);
+    // Its own failures slow only itself: 5 free, then a delay, and the name's counter is untouched.
+    let page = owner.submit("/logout", "/logout", &[]).await;
+    assert!(page.body.contains("You have been signed out"), "{}", page.body);
+    for i in 0..6 {
+        let page = owner.login("lena", &format!("owner-typo-{i}")).await;
+        let expected = if i < 5 { StatusCode::OK } else { StatusCode::TOO_MANY_REQUESTS };
+        assert_eq!(page.status, expected, "owner attempt {i}");
+    }
 }
 
 async fn forwarded_for_is_believed_from_trusted_proxies(server: &Server) {
@@ -575,6 +642,8 @@ latchkey_tests::on_both_databases!(
     unknown_user_wrong_password_and_disabled_account_look_the_same,
     one_hundred_parallel_guesses_get_only_the_free_attempts,
     guesses_across_many_names_are_throttled_per_address,
+    one_hundred_parallel_guesses_at_different_names_get_the_address_allowance,
+    the_owners_known_browser_is_not_locked_out_by_someone_elses_failures,
     forwarded_for_is_believed_from_trusted_proxies with ("LATCHKEY_TRUSTED_PROXIES", "127.0.0.1/32"),
     return_to_is_followed_only_to_local_paths,
     reflected_and_stored_values_are_escaped,

@@ -345,7 +345,8 @@ pub struct AuditQuery {
     pub offset: u64,
 }
 
-/// A failed-login counter for one key (`account:<id>` or `ip:<addr>`), shared by every node through the database.
+/// A failed-login counter for one key (`login:<normalised name>`, `device:<nonce>` or `ip:<addr>`; see
+/// docs/security.md), shared by every node through the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleState {
     pub key: String,

@@ -91,35 +91,71 @@ async fn find_by_login(app: &AppState, login: &str) -> Result<Option<Account>, S
     }
 }
 
+/// A browser that has signed in to `account` before, recognised by the signed device cookie it
+/// was given then (OWASP Authentication Cheat Sheet, "device cookies"). Its sign-ins to that
+/// account are throttled on a counter of its own, so failures from anywhere else (an attacker
+/// guessing, or failing on purpose to lock the owner out) never delay the owner's own browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDevice {
+    pub account: AccountId,
+    /// Random, made at each successful sign-in; names this browser's counter.
+    pub nonce: String,
+}
+
+impl KnownDevice {
+    fn throttle_key(&self) -> String {
+        format!("device:{}", self.nonce)
+    }
+}
+
 /// Checks a username-or-email and password, throttled, and starts a new session on success.
 ///
-/// Order matters: the attempt is counted (atomically, in the database) *before* the password is
-/// verified, and refused without hashing once past the free allowance, so a burst of parallel
-/// guesses gets no more verifications than a patient attacker would.
+/// Order matters: every counter is incremented (atomically, in the database) *before* the password
+/// is verified, and the attempt is refused without hashing once past the free allowance, so a
+/// burst of 100 parallel guesses gets no more verifications than 100 patient ones would. Two
+/// counters apply: the client address's (across every name it tries), and the login name's, or,
+/// for a [`KnownDevice`] of this account, the device's own. The address counts only failures: an
+/// attempt that did not fail (it succeeded, was refused by the other counter, or found the hasher
+/// busy) is given back, so people behind one address do not throttle each other by signing in.
 pub async fn sign_in(
     app: &AppState,
     login: &str,
     password: &str,
     remember_me: bool,
     meta: &RequestMeta,
+    device: Option<&KnownDevice>,
 ) -> Result<SignedIn, SignInError> {
     let now = app.clock.now();
-    let login_key = login_key(login);
     let ip_key = meta.ip.as_ref().map(|ip| format!("ip:{ip}"));
 
     if let Some(ip_key) = &ip_key
-        && let Err(wait) = gate_failures_only(app, ip_key, now).await?
+        && let Err(wait) = gate_counting_with(app, ip_key, ThrottlePolicy::per_ip(), now).await?
     {
-        return Err(throttled(app, meta, "ip", wait).await);
+        return Err(throttled(app, meta, None, "ip", wait).await);
     }
-    if let Err(wait) = gate_counting(app, &login_key, now).await? {
-        return Err(throttled(app, meta, "login", wait).await);
+    let account = find_by_login(app, login).await?;
+    let account_id = account.as_ref().map(|a| a.id);
+    let device = device.filter(|d| Some(d.account) == account_id);
+    let (gate_key, counter) = match device {
+        Some(device) => (device.throttle_key(), "device"),
+        None => (login_key(login), "login"),
+    };
+    if let Err(wait) = gate_counting(app, &gate_key, now).await? {
+        give_back(app, ip_key.as_deref()).await?;
+        return Err(throttled(app, meta, account_id, counter, wait).await);
     }
 
-    let account = find_by_login(app, login).await?;
     // An unknown account verifies a dummy hash: the same work, so the same time, as a wrong password.
     let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
-    let verified = app.passwords.verify(password, stored).await?;
+    let verified = match app.passwords.verify(password, stored).await {
+        Ok(verified) => verified,
+        Err(err) => {
+            // Nothing was checked (the hasher is busy or broken): the attempt does not count.
+            give_back(app, ip_key.as_deref()).await?;
+            give_back(app, Some(&gate_key)).await?;
+            return Err(err.into());
+        }
+    };
 
     let failure = match &account {
         None => Some("unknown_account"),
@@ -128,18 +164,22 @@ pub async fn sign_in(
         Some(a) if a.disabled => Some("disabled"),
         Some(_) => None,
     };
-    let account_id = account.as_ref().map(|a| a.id);
     let Some(account) = account.filter(|_| failure.is_none()) else {
         let reason = failure.unwrap_or("unknown_account");
-        if let Some(ip_key) = &ip_key {
-            record_failure(app, ip_key, now).await?;
-        }
-        audit(app, "login.failure", account_id, AuditOutcome::Failure, meta, serde_json::json!({ "reason": reason }))
-            .await;
+        audit(
+            app,
+            "login.failure",
+            account_id,
+            AuditOutcome::Failure,
+            meta,
+            serde_json::json!({ "reason": reason, "counter": counter }),
+        )
+        .await;
         return Err(SignInError::Invalid);
     };
 
-    app.store.clear_throttle(&login_key).await?;
+    app.store.clear_throttle(&gate_key).await?;
+    give_back(app, ip_key.as_deref()).await?;
     if verified.needs_rehash {
         // The parameters changed since this hash was made: upgrade it now that we hold the password.
         match app.passwords.hash(password).await {
@@ -158,19 +198,29 @@ pub async fn sign_in(
             "remember_me": remember_me,
             "session_id": session.id,
             "rehashed": verified.needs_rehash,
+            "known_device": device.is_some(),
         }),
     )
     .await;
     Ok(SignedIn { account, session, secret })
 }
 
-/// Counts the attempt first (exact under concurrency), then lets it through if the policy allows.
+/// [`gate_counting_with`] under the per-identifier policy.
 pub(crate) async fn gate_counting(
     app: &AppState,
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<(), chrono::Duration>, StoreError> {
-    let policy = ThrottlePolicy::per_identifier();
+    gate_counting_with(app, key, ThrottlePolicy::per_identifier(), now).await
+}
+
+/// Counts the attempt first (exact under concurrency), then lets it through if the policy allows.
+async fn gate_counting_with(
+    app: &AppState,
+    key: &str,
+    policy: ThrottlePolicy,
+    now: DateTime<Utc>,
+) -> Result<Result<(), chrono::Duration>, StoreError> {
     let mut state = app.store.find_throttle(key).await?;
     if state.as_ref().is_some_and(|s| policy.is_stale(s, now)) {
         app.store.clear_throttle(key).await?;
@@ -198,50 +248,25 @@ pub(crate) async fn gate_counting(
     }
 }
 
-/// Per address, only failures count: many people can share an address, and their successful
-/// sign-ins must not throttle each other. Past the allowance one attempt per delay is let through
-/// by the atomic claim.
-async fn gate_failures_only(
+/// Takes back one attempt counted by [`gate_counting_with`] that turned out not to be a failure.
+async fn give_back(app: &AppState, key: Option<&str>) -> Result<(), StoreError> {
+    match key {
+        Some(key) => app.store.forgive_throttle(key).await,
+        None => Ok(()),
+    }
+}
+
+async fn throttled(
     app: &AppState,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<Result<(), chrono::Duration>, StoreError> {
-    let policy = ThrottlePolicy::per_ip();
-    let mut state = app.store.find_throttle(key).await?;
-    if state.as_ref().is_some_and(|s| policy.is_stale(s, now)) {
-        app.store.clear_throttle(key).await?;
-        state = None;
-    }
-    let Some(state) = state else { return Ok(Ok(())) };
-    if let Decision::Refuse { retry_after } = policy.precheck(Some(&state), now) {
-        return Ok(Err(retry_after));
-    }
-    if state.failures < policy.free_attempts {
-        return Ok(Ok(()));
-    }
-    if app.store.claim_throttle(key, now, now + policy.delay_after(state.failures)).await? {
-        return Ok(Ok(()));
-    }
-    match policy.refusal(app.store.find_throttle(key).await?.as_ref(), now) {
-        Decision::Refuse { retry_after } => Ok(Err(retry_after)),
-        Decision::Allow => Ok(Ok(())),
-    }
-}
-
-async fn record_failure(app: &AppState, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let policy = ThrottlePolicy::per_ip();
-    let state = app.store.increment_throttle(key, now).await?;
-    if state.failures >= policy.free_attempts {
-        app.store.set_throttle_lock(key, Some(now + policy.delay_after(state.failures))).await?;
-    }
-    Ok(())
-}
-
-async fn throttled(app: &AppState, meta: &RequestMeta, counter: &str, retry_after: chrono::Duration) -> SignInError {
+    meta: &RequestMeta,
+    account: Option<AccountId>,
+    counter: &str,
+    retry_after: chrono::Duration,
+) -> SignInError {
     audit(
         app,
         "login.throttled",
-        None,
+        account,
         AuditOutcome::Failure,
         meta,
         serde_json::json!({

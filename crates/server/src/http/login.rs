@@ -3,14 +3,16 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Redirect, Response};
+use latchkey_core::model::AccountId;
 use latchkey_core::password::PasswordPolicy;
+use latchkey_core::secret::Secret;
 use latchkey_core::session::safe_return_to;
 use latchkey_core::throttle::{human_wait, retry_after_secs};
 use serde::Deserialize;
 use tera::Context;
 use tower_cookies::Cookies;
 
-use crate::auth::{self, FieldErrors, LOGIN_MAX, RequestMeta, SignInError, SignedIn};
+use crate::auth::{self, FieldErrors, KnownDevice, LOGIN_MAX, RequestMeta, SignInError, SignedIn};
 use crate::http::error::PageError;
 use crate::http::extract::{CsrfForm, CsrfToken, OptionalSession, PageQuery, password_change_location};
 use crate::http::flash::{self, Flash, FlashView};
@@ -140,7 +142,8 @@ pub async fn login_post(
     if !errors.is_empty() {
         return render_login(&app, StatusCode::BAD_REQUEST, view(errors, None));
     }
-    match auth::sign_in(&app, &login, &form.password, remember_me, &meta).await {
+    let device = known_device(&app, &cookies);
+    match auth::sign_in(&app, &login, &form.password, remember_me, &meta, device.as_ref()).await {
         Ok(signed_in) => {
             if let Some(previous) = session.current {
                 // Someone else (or the same person) was signed in in this browser: that session ends.
@@ -190,8 +193,33 @@ pub fn complete_sign_in(
     let settings = CookieSettings::new(&app.config);
     let max_age = session_policy(&app.config.session).cookie_max_age(remember_me);
     cookies.add(settings.cookie(settings.session_name(), signed_in.secret.expose().to_owned(), max_age));
+    remember_device(app, cookies, signed_in.account.id);
     flash::set(app, cookies, message);
     let mut response = Redirect::to(return_to).into_response();
     no_store(&mut response);
     response
+}
+
+/// How long a browser stays a known device of the account it last signed in to.
+const DEVICE_LIFETIME_DAYS: i64 = 180;
+
+/// The known-device cookie this browser sent, if it is one we signed: `<account id>.<nonce>`.
+pub fn known_device(app: &AppState, cookies: &Cookies) -> Option<KnownDevice> {
+    let name = CookieSettings::new(&app.config).device_name();
+    cookies.get(name)?;
+    let cookie = cookies.signed(app.secrets.cookie_key()).get(name)?;
+    let (account, nonce) = cookie.value().split_once('.')?;
+    let account = AccountId(account.parse().ok()?);
+    let plausible =
+        (16..=64).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    plausible.then(|| KnownDevice { account, nonce: nonce.to_owned() })
+}
+
+/// Marks this browser as a known device of `account`, with a fresh nonce (a fresh counter).
+fn remember_device(app: &AppState, cookies: &Cookies, account: AccountId) {
+    let settings = CookieSettings::new(&app.config);
+    let nonce = Secret::generate();
+    let value = format!("{}.{}", account.0, nonce.expose());
+    let cookie = settings.cookie(settings.device_name(), value, Some(chrono::Duration::days(DEVICE_LIFETIME_DAYS)));
+    cookies.signed(app.secrets.cookie_key()).add(cookie);
 }

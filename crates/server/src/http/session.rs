@@ -18,11 +18,14 @@ use crate::config::{Config, SessionConfig};
 pub const SESSION_COOKIE: &str = "latchkey_session";
 pub const CSRF_COOKIE: &str = "latchkey_csrf";
 pub const FLASH_COOKIE: &str = "latchkey_flash";
+/// Marks a browser that signed in to an account before ([`crate::auth::KnownDevice`]); signed.
+pub const DEVICE_COOKIE: &str = "latchkey_device";
 
 /// The names with the `__Host-` prefix, for https issuers.
 const HOST_SESSION_COOKIE: &str = "__Host-latchkey_session";
 const HOST_CSRF_COOKIE: &str = "__Host-latchkey_csrf";
 const HOST_FLASH_COOKIE: &str = "__Host-latchkey_flash";
+const HOST_DEVICE_COOKIE: &str = "__Host-latchkey_device";
 
 /// Cookie names and attributes for this deployment.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +48,10 @@ impl CookieSettings {
 
     pub fn flash_name(self) -> &'static str {
         if self.secure { HOST_FLASH_COOKIE } else { FLASH_COOKIE }
+    }
+
+    pub fn device_name(self) -> &'static str {
+        if self.secure { HOST_DEVICE_COOKIE } else { DEVICE_COOKIE }
     }
 
     /// A cookie with the common attributes. `max_age: None` makes it a browser-session cookie.
