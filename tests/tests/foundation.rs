@@ -42,6 +42,24 @@ async fn probes_metrics_and_headers(server: &Server) {
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let body = res.text().await.unwrap();
     assert!(body.contains("Page not found") && body.contains(&id), "{body}");
+
+    // Counted per route template (never the raw path, which would grow without bound), the 404 too;
+    // the pool gauges carry the backend and real values.
+    http.get(server.url("/no/such/page")).send().await.unwrap();
+    let text = http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains("latchkey_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 2"),
+        "{text}"
+    );
+    assert!(!text.contains("/no/such/page"), "{text}");
+    assert!(text.contains("latchkey_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"}"), "{text}");
+    assert!(text.contains("latchkey_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"}"), "{text}");
+    let gauge = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (open, idle) = (gauge("latchkey_db_pool_connections"), gauge("latchkey_db_pool_idle_connections"));
+    assert!(open >= 1.0 && idle <= open, "open {open}, idle {idle}");
 }
 
 async fn graceful_stop_and_restart(server: Server) {
@@ -89,6 +107,42 @@ async fn postgres_serves_probes_and_stops_gracefully() {
     probes_metrics_and_headers(&server).await;
     graceful_stop_and_restart(server).await;
     pg.drop_db().await;
+}
+
+/// `log.format = "json"`: every line the server writes is one JSON object, and a line written while
+/// a request is handled carries that request's id (the one the response names in `X-Request-Id`).
+/// Ctrl-C (SIGINT) stops it as gracefully as SIGTERM.
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_sigint_stops_gracefully() {
+    let mut server = Server::start(Db::Sqlite, &[("LATCHKEY_LOG__FORMAT", "json")]).unwrap();
+    // A refused userinfo request logs why (at info), inside its request.
+    let res = client().get(server.url("/userinfo")).bearer_auth("wrong.bearer.token").send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let found = (0..100).find_map(|_| {
+        let log = server.log();
+        let line = log.lines().find(|l| l.contains("request refused")).map(str::to_owned);
+        if line.is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        line
+    });
+    let line = found.unwrap_or_else(|| panic!("no refusal logged:\n{}", server.log()));
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["span"]["request_id"], id.as_str(), "{line}");
+    assert_eq!(event["level"], "INFO", "{line}");
+    assert!(!line.contains("wrong.bearer"), "the token is not logged: {line}");
+
+    let status = std::process::Command::new("kill").args(["-INT", &server.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = server.wait_exit(Duration::from_secs(20)).unwrap();
+    assert!(exit.success(), "{exit:?}\n{}", server.log());
+    let log = server.log();
+    assert!(log.contains("latchkey stopped"), "{log}");
+    for line in log.lines() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok_and(|v| v.is_object()), "not a JSON object: {line}");
+    }
 }
 
 #[tokio::test]
@@ -195,6 +249,49 @@ fn cli_scenario(db: Db) {
     fails(&["clients", "rotate-secret", "spa"], "", "public client");
     ok(&["clients", "remove", "my-app"], "");
     fails(&["clients", "remove", "my-app"], "", "no client");
+
+    // Every refused command changes nothing: users, their roles, clients and roles read the same
+    // before and after.
+    let roles = ok(&["roles", "list"], "");
+    assert!(roles.contains("admin") && roles.contains("editors") && roles.contains("Can edit"), "{roles}");
+    let snapshot = || (ok(&["users", "list"], ""), ok(&["clients", "list"], ""), ok(&["roles", "list"], ""));
+    let before = snapshot();
+    fails(&["users", "enable", "nobody"], "", "no user named");
+    fails(&["users", "grant-role", "nobody", "editors"], "", "no user named");
+    fails(&["users", "revoke-role", "nobody", "editors"], "", "no user named");
+    fails(&["users", "set-password", "alice"], "too-short\n", "at least 15");
+    fails(&["users", "set-password", "alice"], "password1234567\n", "common");
+    fails(
+        &["users", "add", "carol", "--email", "carol@example.com", "--role", "editors", "--role", "wizards"],
+        &format!("{PASSWORD}\n"),
+        "no role named",
+    );
+    fails(&["roles", "add", "editors"], "", "already taken");
+    fails(&["clients", "rotate-secret", "nobody"], "", "no client");
+    fails(&["clients", "add", "spa", "--redirect-uri", "https://a.example/cb"], "", "already exists");
+    fails(
+        &[
+            "clients",
+            "add",
+            "bad",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--post-logout-redirect-uri",
+            "https://a.example/#x",
+        ],
+        "",
+        "fragment",
+    );
+    fails(&["clients", "add", "bad", "--redirect-uri", "https://a.example/cb", "--scope", "no\"quotes"], "", "scope");
+    assert_eq!(before, snapshot(), "the refused commands changed something");
+    // Granting a role twice in one `users add` grants it once.
+    ok(
+        &["users", "add", "dave", "--email", "dave@example.com", "--role", "editors", "--role", "editors"],
+        &format!("{PASSWORD}\n"),
+    );
+    let list = ok(&["users", "list"], "");
+    let dave = list.lines().find(|l| l.contains("dave")).unwrap_or_default();
+    assert_eq!(dave.matches("editors").count(), 1, "{list}");
 
     let keys = ok(&["keys", "list"], "");
     assert_eq!(keys.matches(" active ").count(), 3, "{keys}");

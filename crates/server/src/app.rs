@@ -2,11 +2,12 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::HandlerWithoutStateExt as _;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use tower::ServiceBuilder;
+use tower::{Layer as _, ServiceBuilder};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -18,7 +19,6 @@ use crate::state::AppState;
 use crate::templates::STYLESHEET;
 
 pub fn router(state: AppState) -> Router {
-    let http = &state.config.http;
     let routes = Router::new()
         .route(paths::HEALTHZ, get(health::healthz_get))
         .route(paths::READYZ, get(health::readyz_get))
@@ -35,8 +35,15 @@ pub fn router(state: AppState) -> Router {
         .merge(metadata_routes())
         .merge(oauth_routes(&state))
         .route_layer(from_fn(metrics::track))
-        .fallback(|| async { PageError::NotFound });
+        // Counted too (as route "unmatched"): a scan for admin pages shows in the 404 rate.
+        .fallback_service(from_fn(metrics::track).layer((|| async { PageError::NotFound }).into_service()));
+    with_layers(routes, state)
+}
 
+/// The middleware every route of [`router`] runs under. Separate so that a test can put a route of
+/// its own (one that panics, say) under exactly the production stack.
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    let http = &state.config.http;
     // Outermost first: the request id exists before anything logs, and every response (even a
     // panic's or a timeout's) gets the error page and the security headers.
     let layers = ServiceBuilder::new()

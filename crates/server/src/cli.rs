@@ -19,7 +19,8 @@ use crate::keys::KeyService;
 use crate::passwords::PasswordHasher;
 use crate::service::{self, accounts, clients, keys, roles};
 
-#[derive(Debug, Parser)]
+/// No `Debug`: `--database-url` may carry a password ([`CliOverrides`] redacts it).
+#[derive(Parser)]
 #[command(name = "latchkey", version, about = "Latchkey: an OpenID Connect identity provider")]
 pub struct Cli {
     /// Configuration file (default: ./config/latchkey.toml when it exists).

@@ -191,14 +191,27 @@ impl PasswordConfig {
     }
 }
 
-/// Values from command-line flags: the last and strongest layer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Values from command-line flags: the last and strongest layer. `Debug` redacts the database URL
+/// (it may carry a password).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct CliOverrides {
     pub listen: Option<String>,
     pub issuer: Option<String>,
     pub database_url: Option<String>,
     pub log_level: Option<String>,
     pub log_format: Option<String>,
+}
+
+impl std::fmt::Debug for CliOverrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CliOverrides")
+            .field("listen", &self.listen)
+            .field("issuer", &self.issuer)
+            .field("database_url", &self.database_url.as_ref().map(|_| "[redacted]"))
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
 }
 
 impl CliOverrides {

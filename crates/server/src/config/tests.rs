@@ -175,6 +175,11 @@ fn values_in_the_file_parse() {
         body_limit = "64KiB"
         shutdown_grace = 0
         [tls]
+        [tokens]
+        refresh_reuse_grace = 0
+        refresh_token_idle_lifetime = "7days"
+        refresh_token_absolute_lifetime = "7days"
+        first_party_refresh_tokens = true
     "#;
     let config = load(toml, &[]).unwrap();
     assert_eq!(config.issuer.as_str(), "https://id.example.com/auth");
@@ -185,6 +190,11 @@ fn values_in_the_file_parse() {
     assert_eq!(config.http.body_limit, 65_536);
     assert_eq!(config.http.shutdown_grace, Duration::ZERO);
     assert_eq!(config.tls, None);
+    let t = &config.tokens;
+    assert_eq!(t.refresh_reuse_grace, Duration::ZERO, "zero grace: every reuse revokes");
+    assert_eq!(t.refresh_token_idle_lifetime, Duration::from_secs(7 * 86_400));
+    assert_eq!(t.refresh_token_absolute_lifetime, Duration::from_secs(7 * 86_400), "idle may equal absolute");
+    assert!(t.first_party_refresh_tokens);
     assert_eq!(load("issuer = \"https://id.example.com/\"", &[]).unwrap().issuer_str(), "https://id.example.com");
 }
 
@@ -289,6 +299,23 @@ fn each_rule_is_reported_with_its_key() {
         ("[passwords]\nmax_concurrent_hashes = 5000", "passwords.max_concurrent_hashes: must be between 0 and 1024"),
         ("[passwords]\nhash_queue_timeout = 0", "passwords.hash_queue_timeout: must be greater than zero"),
         ("clients = \"demo\"", "clients: expected an array of tables ([[clients]] in the file)"),
+        ("[http]\nshutdown_grace = \"later\"", "http.shutdown_grace: expected a duration such as"),
+        ("[tokens]\nrefresh_reuse_grace = \"61s\"", "tokens.refresh_reuse_grace: must be at most 1 minute"),
+        ("[tokens]\nrefresh_reuse_grace = \"soon\"", "tokens.refresh_reuse_grace: expected a duration such as"),
+        ("[tokens]\nrefresh_token_idle_lifetime = 0", "tokens.refresh_token_idle_lifetime: must be greater than zero"),
+        (
+            "[tokens]\nrefresh_token_absolute_lifetime = \"0s\"",
+            "tokens.refresh_token_absolute_lifetime: must be greater than zero",
+        ),
+        (
+            "[tokens]\nrefresh_token_idle_lifetime = \"91days\"",
+            "tokens.refresh_token_idle_lifetime: must not be longer than tokens.refresh_token_absolute_lifetime",
+        ),
+        (
+            "[tokens]\nfirst_party_refresh_tokens = \"yes\"",
+            r#"tokens.first_party_refresh_tokens: expected true or false, got string "yes""#,
+        ),
+        ("[tokens]\nrefresh_grace = \"5s\"", "tokens.refresh_grace: unknown key"),
     ];
     for (toml, expected) in cases {
         let errs = errors(toml, &[]);
@@ -481,7 +508,9 @@ fn secrets_never_appear_in_debug_output_messages_or_the_redacted_toml() {
     let config = load(&toml, &[("LATCHKEY_DATABASE__URL", db)]).unwrap();
     let debug = format!("{config:?}");
     let rendered = config.to_redacted_toml();
-    for (what, text) in [("Debug", &debug), ("to_redacted_toml", &rendered)] {
+    let flags = format!("{:?}", CliOverrides { database_url: Some(db.to_owned()), ..CliOverrides::default() });
+    assert!(flags.contains("[redacted]"), "{flags}");
+    for (what, text) in [("Debug", &debug), ("to_redacted_toml", &rendered), ("CliOverrides Debug", &flags)] {
         for secret in ["hunter2-db-password", "db.internal", DEMO_SECRET, key] {
             assert!(!text.contains(secret), "{what} shows {secret}:\n{text}");
         }
