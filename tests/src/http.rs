@@ -126,7 +126,17 @@ impl Browser {
         Self::build(server, Some(user_agent))
     }
 
+    /// A browser for whatever listens at `base` (an origin such as `http://127.0.0.1:8081`): the
+    /// demo relying party, or a server this harness did not start.
+    pub fn at(base: &str) -> Self {
+        Self::with_base(base.trim_end_matches('/'), None)
+    }
+
     fn build(server: &Server, user_agent: Option<&str>) -> Self {
+        Self::with_base(&server.base_url, user_agent)
+    }
+
+    fn with_base(base: &str, user_agent: Option<&str>) -> Self {
         let jar = Arc::new(Jar::default());
         let mut builder =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_provider(jar.clone());
@@ -134,7 +144,7 @@ impl Browser {
             builder = builder.user_agent(user_agent);
         }
         let client = builder.build().unwrap_or_else(|e| panic!("building the HTTP client: {e}"));
-        Self { client, jar, base: server.base_url.clone() }
+        Self { client, jar, base: base.to_owned() }
     }
 
     /// The underlying client (same cookie jar), for requests the helpers do not cover.
