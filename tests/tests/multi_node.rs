@@ -329,7 +329,18 @@ async fn twenty_concurrent_redemptions_across_both_nodes_consume_the_code_once(
     web: &Rp,
 ) {
     let count = |needle: &str| cluster.a.log().matches(needle).count() + cluster.b.log().matches(needle).count();
-    // Earlier steps replayed codes too: count from here.
+    // Earlier steps replayed codes too: count from here, once their log lines (which reach the
+    // test through reader threads, after the responses) have all arrived.
+    let mut settled = (usize::MAX, Instant::now());
+    loop {
+        let now = (count("code replayed by client"), count("code replayed during its redemption"));
+        if now.0 != settled.0 {
+            settled = (now.0, Instant::now());
+        } else if settled.1.elapsed() > Duration::from_millis(500) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (replays_before, refused_before) =
         (count("code replayed by client"), count("code replayed during its redemption"));
     let code = browser.code(&cluster.a, "web").await;
