@@ -115,8 +115,9 @@ impl KnownDevice {
 /// burst of 100 parallel guesses gets no more verifications than 100 patient ones would. Two
 /// counters apply: the client address's (across every name it tries), and the login name's, or,
 /// for a [`KnownDevice`] of this account, the device's own. The address counts only failures: an
-/// attempt that did not fail (it succeeded, was refused by the other counter, or found the hasher
-/// busy) is given back, so people behind one address do not throttle each other by signing in.
+/// attempt that did not fail (it succeeded, was refused by either counter, or found the hasher
+/// busy) is given back, so people behind one address do not throttle each other by signing in;
+/// what one address cannot have is more than its allowance of sign-ins in flight at once.
 pub async fn sign_in(
     app: &AppState,
     login: &str,
@@ -129,7 +130,7 @@ pub async fn sign_in(
     let ip_key = meta.ip.as_ref().map(|ip| format!("ip:{ip}"));
 
     if let Some(ip_key) = &ip_key
-        && let Err(wait) = gate_counting_with(app, ip_key, ThrottlePolicy::per_ip(), now).await?
+        && let Err(wait) = gate_address(app, ip_key, now).await?
     {
         return Err(throttled(app, meta, None, "ip", wait).await);
     }
@@ -205,50 +206,74 @@ pub async fn sign_in(
     Ok(SignedIn { account, session, secret })
 }
 
-/// [`gate_counting_with`] under the per-identifier policy.
+/// What a throttle gate decided, and whether it counted the attempt.
+enum Gate {
+    Pass,
+    Refused { retry_after: chrono::Duration, counted: bool },
+}
+
+/// [`gate`] under the per-identifier policy.
 pub(crate) async fn gate_counting(
     app: &AppState,
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<(), chrono::Duration>, StoreError> {
-    gate_counting_with(app, key, ThrottlePolicy::per_identifier(), now).await
+    Ok(match gate(app, key, ThrottlePolicy::per_identifier(), now).await? {
+        Gate::Pass => Ok(()),
+        Gate::Refused { retry_after, .. } => Err(retry_after),
+    })
+}
+
+/// The per-address gate: like the others, except that an attempt it refuses after counting is
+/// given back at once. The address's counter then holds failures and attempts in flight only, so
+/// a burst of sign-ins from a busy shared address leaves nothing behind that would shorten its
+/// allowance later.
+async fn gate_address(
+    app: &AppState,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), chrono::Duration>, StoreError> {
+    match gate(app, key, ThrottlePolicy::per_ip(), now).await? {
+        Gate::Pass => Ok(Ok(())),
+        Gate::Refused { retry_after, counted } => {
+            if counted {
+                give_back(app, Some(key)).await?;
+            }
+            Ok(Err(retry_after))
+        }
+    }
 }
 
 /// Counts the attempt first (exact under concurrency), then lets it through if the policy allows.
-async fn gate_counting_with(
-    app: &AppState,
-    key: &str,
-    policy: ThrottlePolicy,
-    now: DateTime<Utc>,
-) -> Result<Result<(), chrono::Duration>, StoreError> {
+async fn gate(app: &AppState, key: &str, policy: ThrottlePolicy, now: DateTime<Utc>) -> Result<Gate, StoreError> {
     let mut state = app.store.find_throttle(key).await?;
     if state.as_ref().is_some_and(|s| policy.is_stale(s, now)) {
         app.store.clear_throttle(key).await?;
         state = None;
     }
     if let Decision::Refuse { retry_after } = policy.precheck(state.as_ref(), now) {
-        return Ok(Err(retry_after));
+        return Ok(Gate::Refused { retry_after, counted: false });
     }
     let counted = app.store.increment_throttle(key, now).await?;
     match policy.after_count(&counted, now) {
-        AfterCount::Allow => Ok(Ok(())),
+        AfterCount::Allow => Ok(Gate::Pass),
         AfterCount::AllowAndLock { until } => {
             app.store.set_throttle_lock(key, Some(until)).await?;
-            Ok(Ok(()))
+            Ok(Gate::Pass)
         }
         AfterCount::Claim { until } => {
             if app.store.claim_throttle(key, now, until).await? {
-                return Ok(Ok(()));
+                return Ok(Gate::Pass);
             }
             match policy.refusal(app.store.find_throttle(key).await?.as_ref(), now) {
-                Decision::Refuse { retry_after } => Ok(Err(retry_after)),
-                Decision::Allow => Ok(Ok(())),
+                Decision::Refuse { retry_after } => Ok(Gate::Refused { retry_after, counted: true }),
+                Decision::Allow => Ok(Gate::Pass),
             }
         }
     }
 }
 
-/// Takes back one attempt counted by [`gate_counting_with`] that turned out not to be a failure.
+/// Takes back one attempt counted by [`gate`] that turned out not to be a failure.
 async fn give_back(app: &AppState, key: Option<&str>) -> Result<(), StoreError> {
     match key {
         Some(key) => app.store.forgive_throttle(key).await,
