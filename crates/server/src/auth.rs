@@ -288,19 +288,62 @@ async fn throttled(
     counter: &str,
     retry_after: chrono::Duration,
 ) -> SignInError {
-    audit(
-        app,
-        "login.throttled",
-        account,
-        AuditOutcome::Failure,
-        meta,
-        serde_json::json!({
-            "counter": counter,
-            "retry_after_secs": retry_after.num_seconds(),
-        }),
-    )
-    .await;
+    // A flood of refusals is one event per counter per second, carrying how many it stands for:
+    // writing one row per refused request would turn a cheap refusal into a database write.
+    let key = format!("{counter}:{}", account.map_or_else(|| meta.ip.clone().unwrap_or_default(), |a| a.to_string()));
+    if let Some(refused) = app.throttle_audit.due(&key, app.clock.now()) {
+        audit(
+            app,
+            "login.throttled",
+            account,
+            AuditOutcome::Failure,
+            meta,
+            serde_json::json!({
+                "counter": counter,
+                "retry_after_secs": retry_after.num_seconds(),
+                "refusals": refused,
+            }),
+        )
+        .await;
+    }
     SignInError::Throttled { retry_after }
+}
+
+/// Limits `login.throttled` audit events to one per key per second on this node. Only audit
+/// volume depends on it: the throttling itself is in the database, shared by every node.
+#[derive(Debug, Default)]
+pub struct ThrottleAuditLimiter {
+    /// key -> (when last audited, refusals since then).
+    seen: std::sync::Mutex<std::collections::HashMap<String, (DateTime<Utc>, u64)>>,
+}
+
+impl ThrottleAuditLimiter {
+    /// Past this many keys the map starts afresh (bounds memory under a flood of distinct keys).
+    const MAX_KEYS: usize = 10_000;
+
+    /// `Some(refusals this event stands for)` when `key` is due an event at `now`; counts it otherwise.
+    pub fn due(&self, key: &str, now: DateTime<Utc>) -> Option<u64> {
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= Self::MAX_KEYS && !seen.contains_key(key) {
+            seen.clear();
+        }
+        match seen.get_mut(key) {
+            Some((at, count)) if now - *at < chrono::Duration::seconds(1) => {
+                *count += 1;
+                None
+            }
+            Some((at, count)) => {
+                let refusals = *count + 1;
+                *at = now;
+                *count = 0;
+                Some(refusals)
+            }
+            None => {
+                seen.insert(key.to_owned(), (now, 0));
+                Some(1)
+            }
+        }
+    }
 }
 
 /// Starts a brand-new session (new id, new secret) for `account`. Never reuses anything the
@@ -503,4 +546,23 @@ pub async fn sign_up(app: &AppState, input: &SignUp, meta: &RequestMeta) -> Resu
     )
     .await;
     Ok(SignedIn { account, session, secret })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_refusals_is_one_audit_event_per_key_per_second() {
+        let limiter = ThrottleAuditLimiter::default();
+        let t0 = DateTime::from_timestamp(1_750_000_000, 0).unwrap_or_default();
+        assert_eq!(limiter.due("login:alice", t0), Some(1));
+        for _ in 0..99 {
+            assert_eq!(limiter.due("login:alice", t0 + chrono::Duration::milliseconds(500)), None);
+        }
+        assert_eq!(limiter.due("ip:192.0.2.1", t0), Some(1), "another key has its own window");
+        // The next event a second later stands for the 99 refusals in between and itself.
+        assert_eq!(limiter.due("login:alice", t0 + chrono::Duration::seconds(1)), Some(100));
+        assert_eq!(limiter.due("login:alice", t0 + chrono::Duration::seconds(3)), Some(1));
+    }
 }

@@ -48,6 +48,7 @@ pub async fn build_state(config: Config, store: SeaStore, clock: Arc<dyn Clock>)
         metrics: crate::http::metrics::recorder(),
         templates,
         secrets,
+        throttle_audit: crate::auth::ThrottleAuditLimiter::default(),
     }))
 }
 

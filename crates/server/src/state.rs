@@ -46,4 +46,7 @@ pub struct AppStateInner {
     pub templates: Templates,
     /// CSRF and cookie-signing keys, derived from the key-encryption key (same on every node).
     pub secrets: CookieKeys,
+    /// Which throttle refusals were audited lately ([`crate::auth`]): a flood gets one
+    /// `login.throttled` event per counter per second on each node, not one per request.
+    pub throttle_audit: crate::auth::ThrottleAuditLimiter,
 }
