@@ -255,6 +255,16 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(validate_email(&long), Err(EmailError::TooLong));
+        // The boundary: 254 characters (a 64-character local part, 63-character labels) is accepted,
+        // 255 is too long.
+        let at = |c_len: usize| {
+            format!("{}@{}.{}.{}.com", "l".repeat(64), "a".repeat(63), "b".repeat(63), "c".repeat(c_len))
+        };
+        assert_eq!(at(57).chars().count(), 254);
+        assert_eq!(validate_email(&at(57)), Ok(at(57)));
+        assert_eq!(validate_email(&at(58)), Err(EmailError::TooLong));
+        // A 65-character local part is invalid even within the total.
+        assert_eq!(validate_email(&format!("{}@example.com", "l".repeat(65))), Err(EmailError::Invalid));
         assert_eq!(email_key("Alice@Example.COM"), "alice@example.com");
         assert_eq!(email_local_part("alice@example.com"), "alice");
     }

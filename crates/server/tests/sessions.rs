@@ -254,3 +254,27 @@ async fn every_step_is_audited_with_its_reason_kept_server_side() {
     assert_eq!(throttled[0].detail["counter"], "device");
     assert_eq!(throttled[0].account_id, Some(browser.account), "the throttled account is named");
 }
+
+/// The sign-in form counts a password's length in NFKC, as sign-up and the hasher do: a 256-character
+/// password (the maximum) sent decomposed (each `é` as `e` + U+0301, 486 code points) signs in.
+#[tokio::test]
+async fn a_maximum_length_password_sent_decomposed_signs_in() {
+    let common::TestApp { app, dir: _dir, .. } = common::test_app(|_| {}).await;
+    let composed = format!("{PASSWORD}{}", "\u{e9}".repeat(256 - PASSWORD.chars().count()));
+    assert_eq!(composed.chars().count(), 256);
+    let decomposed = composed.replace('\u{e9}', "e\u{301}");
+    assert!(decomposed.chars().count() > 256);
+    let hash = app.passwords.hash(&composed).await.unwrap();
+    app.store
+        .insert_account(NewAccount { password_hash: Some(hash), ..common::new_account("elodie") }, t0())
+        .await
+        .unwrap();
+    let mut browser = common::Browser::new(&app, None);
+    let reply = browser.submit("/login", "/login", &[("login", "elodie"), ("password", &decomposed)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    // One character more is refused by the form, before any hashing, with the length rule.
+    let too_long = format!("{decomposed}e\u{301}");
+    let reply = browser.submit("/login", "/login", &[("login", "elodie"), ("password", &too_long)]).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.body.contains("at most 256 characters"), "{}", reply.body);
+}

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use latchkey_core::model::AccountId;
-use latchkey_core::password::PasswordPolicy;
+use latchkey_core::password::{PasswordPolicy, normalize_password};
 use latchkey_core::secret::Secret;
 use latchkey_core::session::safe_return_to;
 use latchkey_core::throttle::{human_wait, retry_after_secs};
@@ -110,7 +110,9 @@ fn check_fields(form: &LoginForm) -> FieldErrors {
     let (_, max) = PasswordPolicy::default().effective_bounds();
     if form.password.is_empty() {
         errors.insert("password", "Enter your password.".into());
-    } else if form.password.chars().count() > max {
+    } else if normalize_password(&form.password).chars().count() > max {
+        // Counted in NFKC, the form sign-up checks and hashes: a password accepted at sign-up is
+        // never too long here because the browser sent it decomposed.
         errors.insert("password", format!("Passwords are at most {max} characters."));
     }
     errors
