@@ -17,8 +17,6 @@ use axum::routing::get;
 use common::{send, test_app};
 use latchkey_server::AppState;
 use latchkey_server::app::with_layers;
-use latchkey_server::config::Config;
-use latchkey_server::serve::build_state;
 use tower::ServiceExt as _;
 
 const PASSWORD: &str = "violet-tractor-sunrise-917";
@@ -108,15 +106,8 @@ async fn a_panicking_handler_becomes_a_logged_500_with_the_request_id() {
 }
 
 /// A server whose issuer is `https://id.example.com` (behind a TLS-terminating proxy, say).
-async fn https_app() -> (AppState, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
-    config.issuer = "https://id.example.com".parse().unwrap();
-    config.passwords.argon2_memory_kib = 1024;
-    config.passwords.argon2_iterations = 1;
-    let store = latchkey_store::testing::sqlite_memory().await;
-    let clock = Arc::new(latchkey_core::FixedClock::new(common::t0()));
-    (build_state(config, store, clock).await.unwrap(), dir)
+async fn https_app() -> common::TestApp {
+    common::test_app_with_config(|config| config.issuer = "https://id.example.com".parse().unwrap()).await
 }
 
 /// Every cookie set (or removed) under an https issuer: `__Host-` name, `Secure`, `HttpOnly`,
@@ -135,7 +126,7 @@ fn host_cookies(reply: &common::Reply) -> Vec<String> {
 
 #[tokio::test]
 async fn an_https_issuer_sets_only_host_prefixed_secure_cookies() {
-    let (app, _dir) = https_app().await;
+    let common::TestApp { app, dir: _dir, .. } = https_app().await;
     let get = |path: &str, cookie: &str| {
         let mut request = Request::get(path).header(header::HOST, "id.example.com");
         if !cookie.is_empty() {
@@ -192,7 +183,7 @@ async fn hsts_is_sent_exactly_when_the_issuer_is_https() {
     let reply = send(&plain.app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
     assert!(reply.headers.get(header::STRICT_TRANSPORT_SECURITY).is_none(), "{:?}", reply.headers);
 
-    let (app, _dir) = https_app().await;
+    let common::TestApp { app, dir: _dir, .. } = https_app().await;
     // On every response: a probe, a page, an error page, an API error.
     for path in ["/healthz", "/login", "/no/such/page", "/userinfo"] {
         let reply = send(&app, Request::get(path).body(Body::empty()).unwrap()).await;

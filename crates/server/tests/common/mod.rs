@@ -41,11 +41,16 @@ pub struct TestApp {
 /// A fresh server state on in-memory SQLite at [`t0`], with cheap password hashing unless `adjust`
 /// says otherwise.
 pub async fn test_app(adjust: impl FnOnce(&mut PasswordConfig)) -> TestApp {
+    test_app_with_config(|config| adjust(&mut config.passwords)).await
+}
+
+/// [`test_app`] with any part of the configuration changed by `adjust` (the issuer, say).
+pub async fn test_app_with_config(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
     config.passwords.argon2_memory_kib = 1024;
     config.passwords.argon2_iterations = 1;
-    adjust(&mut config.passwords);
+    adjust(&mut config);
     let clock = Arc::new(FixedClock::new(t0()));
     let store = latchkey_store::testing::sqlite_memory().await;
     let app = build_state(config, store, clock.clone()).await.unwrap();
