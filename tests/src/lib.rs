@@ -75,25 +75,14 @@ impl Server {
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
         let stderr = child.stderr.take().ok_or_else(|| anyhow::anyhow!("no stderr"))?;
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // Log first, then announce: whoever waits for the address can read the line too.
-                if let Ok(mut log) = sink.lock() {
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let url = rest.split_whitespace().next().unwrap_or_default().to_owned();
-                    let _ = tx.send(url);
-                }
-            }
+        let (log, lines) = capture_lines(stderr);
+        let listening = wait_for_line(&lines, Duration::from_secs(60), |l| l.contains("listening on "));
+        let url = listening.and_then(|l| {
+            l.split("listening on ").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned)
         });
-        let base_url = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => url,
-            Err(_) => {
+        let base_url = match url {
+            Some(url) => url,
+            None => {
                 let _ = child.kill();
                 let log = log.lock().map(|l| l.clone()).unwrap_or_default();
                 anyhow::bail!("latchkey did not start listening:\n{log}");
@@ -171,6 +160,42 @@ impl Drop for Server {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reads `stream` line by line on a thread of its own: each line is appended to the returned log,
+/// then sent on the returned channel (so whoever waits for a line can read it in the log too).
+pub fn capture_lines(stream: impl std::io::Read + Send + 'static) -> (Arc<Mutex<String>>, mpsc::Receiver<String>) {
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Ok(mut log) = sink.lock() {
+                log.push_str(&line);
+                log.push('\n');
+            }
+            let _ = tx.send(line);
+        }
+    });
+    (log, rx)
+}
+
+/// The first line from [`capture_lines`] that matches, within `timeout`; `None` when the stream
+/// ends or time runs out first.
+pub fn wait_for_line(
+    lines: &mpsc::Receiver<String>,
+    timeout: Duration,
+    matches: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match lines.recv_timeout(left) {
+            Ok(line) if matches(&line) => return Some(line),
+            Ok(_) => {}
+            Err(_) => return None,
         }
     }
 }

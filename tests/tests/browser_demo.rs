@@ -10,14 +10,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fantoccini::Locator;
 use latchkey_tests::browser::Browser;
-use latchkey_tests::{Db, PASSWORD, Server, binary, free_port};
+use latchkey_tests::{Db, PASSWORD, Server, binary, capture_lines, free_port, wait_for_line};
 
 const SECRET: &str = "browser-demo-test-secret-0123456789abcdef";
 
@@ -67,19 +66,8 @@ impl DemoRp {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-                if line.contains("listening on ") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        let (log, lines) = capture_lines(child.stderr.take().unwrap());
+        if wait_for_line(&lines, Duration::from_secs(30), |l| l.contains("listening on ")).is_none() {
             let _ = child.kill();
             panic!("latchkey-demo-rp did not start:\n{}", log.lock().unwrap());
         }

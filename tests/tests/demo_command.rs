@@ -6,14 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::io::{BufRead as _, BufReader};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use latchkey_tests::http::{Browser, Page};
-use latchkey_tests::{Db, free_port, latchkey_command, run_cli};
+use latchkey_tests::{Db, capture_lines, free_port, latchkey_command, run_cli, wait_for_line};
 use reqwest::StatusCode;
 
 /// The repository's provider configuration with the demo's ports replaced.
@@ -46,29 +45,11 @@ impl Demo {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&stdout);
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let done = line.contains("Ctrl-C stops both");
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-                if done {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let sink = Arc::clone(&stderr);
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
+        let (stdout, lines) = capture_lines(child.stdout.take().unwrap());
+        let (stderr, _) = capture_lines(child.stderr.take().unwrap());
+        let banner = wait_for_line(&lines, Duration::from_secs(60), |l| l.contains("Ctrl-C stops both"));
         let demo = Self { child, stdout, stderr };
-        assert!(rx.recv_timeout(Duration::from_secs(60)).is_ok(), "no banner:\n{}", demo.output());
+        assert!(banner.is_some(), "no banner:\n{}", demo.output());
         demo
     }
 
