@@ -104,10 +104,10 @@ impl AccountStore for SeaStore {
         let active: account::ActiveModel = model.clone().into();
         if roles.is_empty() {
             // One statement is its own transaction: no BEGIN/COMMIT round trips for a sign-up.
-            account::Entity::insert(active).exec_without_returning(self.db()).await.store()?;
+            account::Entity::insert(active).exec_without_returning(self.writer()).await.store()?;
             return Ok(model.into());
         }
-        let txn = self.db().begin().await.store()?;
+        let txn = self.writer().begin().await.store()?;
         account::Entity::insert(active).exec_without_returning(&txn).await.store()?;
         let rows = roles.iter().map(|r| account_role::ActiveModel { account_id: Set(model.id), role_id: Set(r.0) });
         // Dropping `txn` without a commit rolls the account back.
@@ -158,7 +158,7 @@ impl AccountStore for SeaStore {
             updated_at: Set(truncate(now)),
             ..Default::default()
         };
-        let res = account::Entity::update_many().set(update).filter(account::Column::Id.eq(id.0)).exec(self.db());
+        let res = account::Entity::update_many().set(update).filter(account::Column::Id.eq(id.0)).exec(self.writer());
         changed(res.await.store()?.rows_affected, "account")
     }
 
@@ -179,14 +179,14 @@ impl AccountStore for SeaStore {
             updated_at: Set(truncate(now)),
             ..Default::default()
         };
-        let res = account::Entity::update_many().set(update).filter(account::Column::Id.eq(id.0)).exec(self.db());
+        let res = account::Entity::update_many().set(update).filter(account::Column::Id.eq(id.0)).exec(self.writer());
         changed(res.await.store()?.rows_affected, "account")
     }
 
     async fn set_account_disabled(&self, id: AccountId, disabled: bool, now: DateTime<Utc>) -> StoreResult<()> {
         let update =
             account::ActiveModel { disabled: Set(disabled), updated_at: Set(truncate(now)), ..Default::default() };
-        let res = account::Entity::update_many().set(update).filter(account::Column::Id.eq(id.0)).exec(self.db());
+        let res = account::Entity::update_many().set(update).filter(account::Column::Id.eq(id.0)).exec(self.writer());
         changed(res.await.store()?.rows_affected, "account")
     }
 
@@ -196,13 +196,13 @@ impl AccountStore for SeaStore {
             updated_at: Set(truncate(now)),
             ..Default::default()
         };
-        let res = account::Entity::update_many().set(update).filter(account::Column::Id.eq(id.0)).exec(self.db());
+        let res = account::Entity::update_many().set(update).filter(account::Column::Id.eq(id.0)).exec(self.writer());
         changed(res.await.store()?.rows_affected, "account")
     }
 
     async fn delete_account(&self, id: AccountId) -> StoreResult<bool> {
         // Roles, sessions, consents, codes and tokens go with it: ON DELETE CASCADE in the schema.
-        let res = account::Entity::delete_by_id(id.0).exec(self.db()).await.store()?;
+        let res = account::Entity::delete_by_id(id.0).exec(self.writer()).await.store()?;
         Ok(res.rows_affected > 0)
     }
 }
@@ -217,7 +217,7 @@ impl RoleStore for SeaStore {
             builtin: false,
         };
         let active: role::ActiveModel = model.clone().into();
-        role::Entity::insert(active).exec_without_returning(self.db()).await.store()?;
+        role::Entity::insert(active).exec_without_returning(self.writer()).await.store()?;
         Ok(model.into())
     }
 
@@ -236,7 +236,7 @@ impl RoleStore for SeaStore {
         let res = role::Entity::delete_many()
             .filter(role::Column::Id.eq(id.0))
             .filter(role::Column::Builtin.eq(false))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         Ok(res.rows_affected > 0)
@@ -250,7 +250,7 @@ impl RoleStore for SeaStore {
                     .do_nothing()
                     .to_owned(),
             )
-            .exec_without_returning(self.db())
+            .exec_without_returning(self.writer())
             .await;
         match insert {
             // Already granted: DO NOTHING inserted no row, which is what the caller wanted.
@@ -263,7 +263,7 @@ impl RoleStore for SeaStore {
     }
 
     async fn revoke_role(&self, account: AccountId, role: RoleId) -> StoreResult<bool> {
-        let res = account_role::Entity::delete_by_id((account.0, role.0)).exec(self.db()).await.store()?;
+        let res = account_role::Entity::delete_by_id((account.0, role.0)).exec(self.writer()).await.store()?;
         Ok(res.rows_affected > 0)
     }
 

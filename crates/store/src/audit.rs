@@ -67,7 +67,7 @@ impl AuditStore for SeaStore {
             outcome: Set(e.outcome.as_str().to_owned()),
             detail: Set(e.detail),
         };
-        audit_event::Entity::insert(row).exec_without_returning(self.db()).await.store()?;
+        audit_event::Entity::insert(row).exec_without_returning(self.writer()).await.store()?;
         Ok(())
     }
 

@@ -156,7 +156,7 @@ impl ClientStore for SeaStore {
     async fn insert_client(&self, c: Client) -> StoreResult<Client> {
         let model = to_model(c);
         let active: client::ActiveModel = model.clone().into();
-        client::Entity::insert(active).exec_without_returning(self.db()).await.store()?;
+        client::Entity::insert(active).exec_without_returning(self.writer()).await.store()?;
         self.clients.clear();
         from_model(model)
     }
@@ -166,7 +166,7 @@ impl ClientStore for SeaStore {
         let active: client::ActiveModel = to_model(c).into();
         client::Entity::insert(active)
             .on_conflict(OnConflict::column(client::Column::ClientId).update_columns(UPDATABLE).to_owned())
-            .exec_without_returning(self.db())
+            .exec_without_returning(self.writer())
             .await
             .store()?;
         self.clients.clear();
@@ -201,7 +201,7 @@ impl ClientStore for SeaStore {
         let res = client::Entity::update_many()
             .set(active)
             .filter(client::Column::ClientId.eq(id.as_str()))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         self.clients.clear();
@@ -218,7 +218,7 @@ impl ClientStore for SeaStore {
         let res = client::Entity::update_many()
             .set(update)
             .filter(client::Column::ClientId.eq(id.0.as_str()))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         self.clients.clear();
@@ -227,7 +227,7 @@ impl ClientStore for SeaStore {
 
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {
         // Codes, tokens and consents of the client go with it: ON DELETE CASCADE in the schema.
-        let res = client::Entity::delete_by_id(id.0.clone()).exec(self.db()).await.store()?;
+        let res = client::Entity::delete_by_id(id.0.clone()).exec(self.writer()).await.store()?;
         self.clients.clear();
         Ok(res.rows_affected > 0)
     }

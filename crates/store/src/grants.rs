@@ -130,7 +130,7 @@ impl GrantStore for SeaStore {
             expires_at: Set(truncate(c.expires_at)),
             consumed_at: Set(truncate_opt(c.consumed_at)),
         };
-        authorization_code::Entity::insert(row).exec_without_returning(self.db()).await.store()?;
+        authorization_code::Entity::insert(row).exec_without_returning(self.writer()).await.store()?;
         Ok(())
     }
 
@@ -143,10 +143,10 @@ impl GrantStore for SeaStore {
             .col_expr(authorization_code::Column::ConsumedAt, Expr::value(truncate(now)))
             .filter(authorization_code::Column::CodeHash.eq(code_hash.as_str()))
             .filter(authorization_code::Column::ConsumedAt.is_null())
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
-        let row = by_primary_key(authorization_code::Entity::find_by_id(code_hash.as_str().to_owned()), self.db())
+        let row = by_primary_key(authorization_code::Entity::find_by_id(code_hash.as_str().to_owned()), self.writer())
             .await
             .store()?;
         Ok(consumed(res.rows_affected > 0, row.map(code_from).transpose()?))
@@ -168,7 +168,7 @@ impl GrantStore for SeaStore {
             used_at: Set(truncate_opt(t.used_at)),
             revoked_at: Set(truncate_opt(t.revoked_at)),
         };
-        refresh_token::Entity::insert(row).exec_without_returning(self.db()).await.store()?;
+        refresh_token::Entity::insert(row).exec_without_returning(self.writer()).await.store()?;
         Ok(())
     }
 
@@ -188,10 +188,10 @@ impl GrantStore for SeaStore {
             .col_expr(refresh_token::Column::UsedAt, Expr::value(truncate(now)))
             .filter(refresh_token::Column::TokenHash.eq(token_hash.as_str()))
             .filter(refresh_token::Column::UsedAt.is_null())
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
-        let row = by_primary_key(refresh_token::Entity::find_by_id(token_hash.as_str().to_owned()), self.db())
+        let row = by_primary_key(refresh_token::Entity::find_by_id(token_hash.as_str().to_owned()), self.writer())
             .await
             .store()?;
         Ok(consumed(res.rows_affected > 0, row.map(refresh_from).transpose()?))
@@ -208,7 +208,7 @@ impl GrantStore for SeaStore {
             expires_at: Set(truncate(r.expires_at)),
             revoked_at: Set(truncate_opt(r.revoked_at)),
         };
-        access_token::Entity::insert(row).exec_without_returning(self.db()).await.store()?;
+        access_token::Entity::insert(row).exec_without_returning(self.writer()).await.store()?;
         Ok(())
     }
 
@@ -225,7 +225,7 @@ impl GrantStore for SeaStore {
             .col_expr(access_token::Column::RevokedAt, Expr::value(truncate(now)))
             .filter(access_token::Column::Jti.eq(jti))
             .filter(access_token::Column::RevokedAt.is_null())
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         Ok(res.rows_affected > 0)
@@ -239,7 +239,7 @@ impl GrantStore for SeaStore {
         let marker = family_revocation::ActiveModel { family_id: Set(family.0), revoked_at: Set(now) };
         let recorded = family_revocation::Entity::insert(marker)
             .on_conflict(OnConflict::column(family_revocation::Column::FamilyId).do_nothing().to_owned())
-            .exec_without_returning(self.db())
+            .exec_without_returning(self.writer())
             .await;
         match recorded {
             Ok(_) | Err(DbErr::RecordNotInserted) => {}
@@ -249,14 +249,14 @@ impl GrantStore for SeaStore {
             .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
             .filter(refresh_token::Column::FamilyId.eq(family.0))
             .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         let access = access_token::Entity::update_many()
             .col_expr(access_token::Column::RevokedAt, Expr::value(now))
             .filter(access_token::Column::FamilyId.eq(family.0))
             .filter(access_token::Column::RevokedAt.is_null())
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         Ok(refresh.rows_affected + access.rows_affected)
@@ -286,8 +286,8 @@ impl GrantStore for SeaStore {
             refresh = refresh.filter(refresh_token::Column::ClientId.eq(client.0.as_str()));
             access = access.filter(access_token::Column::ClientId.eq(client.0.as_str()));
         }
-        let refresh = refresh.exec(self.db()).await.store()?;
-        let access = access.exec(self.db()).await.store()?;
+        let refresh = refresh.exec(self.writer()).await.store()?;
+        let access = access.exec(self.writer()).await.store()?;
         Ok(refresh.rows_affected + access.rows_affected)
     }
 
@@ -309,14 +309,14 @@ impl GrantStore for SeaStore {
                     .update_columns([consent::Column::Scopes, consent::Column::GrantedAt])
                     .to_owned(),
             )
-            .exec_without_returning(self.db())
+            .exec_without_returning(self.writer())
             .await
             .store()?;
         Ok(())
     }
 
     async fn delete_consent(&self, account: AccountId, client: &ClientId) -> StoreResult<bool> {
-        let res = consent::Entity::delete_by_id((account.0, client.0.clone())).exec(self.db()).await.store()?;
+        let res = consent::Entity::delete_by_id((account.0, client.0.clone())).exec(self.writer()).await.store()?;
         Ok(res.rows_affected > 0)
     }
 
@@ -334,24 +334,24 @@ impl GrantStore for SeaStore {
         let before = truncate(before);
         let codes = authorization_code::Entity::delete_many()
             .filter(authorization_code::Column::ExpiresAt.lt(before))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         let refresh = refresh_token::Entity::delete_many()
             .filter(refresh_token::Column::ExpiresAt.lt(before))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         let access = access_token::Entity::delete_many()
             .filter(access_token::Column::ExpiresAt.lt(before))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         // A family's record only has to outlive the requests in flight when it was written (seconds);
         // the server purges with a cutoff a day back.
         family_revocation::Entity::delete_many()
             .filter(family_revocation::Column::RevokedAt.lt(before))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         Ok(codes.rows_affected + refresh.rows_affected + access.rows_affected)

@@ -46,7 +46,7 @@ impl KeyStore for SeaStore {
             activated_at: Set(truncate_opt(k.activated_at)),
             retired_at: Set(truncate_opt(k.retired_at)),
         };
-        signing_key::Entity::insert(row).exec_without_returning(self.db()).await.store()?;
+        signing_key::Entity::insert(row).exec_without_returning(self.writer()).await.store()?;
         Ok(())
     }
 
@@ -67,7 +67,7 @@ impl KeyStore for SeaStore {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        let txn = self.db().begin_with_options(options).await.store()?;
+        let txn = self.writer().begin_with_options(options).await.store()?;
         let key = signing_key::Entity::find_by_id(kid.to_owned())
             .one(&txn)
             .await
@@ -107,7 +107,7 @@ impl KeyStore for SeaStore {
         let res = signing_key::Entity::delete_many()
             .filter(signing_key::Column::State.eq(KeyState::Retired.as_str()))
             .filter(signing_key::Column::RetiredAt.lt(truncate(retired_before)))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         Ok(res.rows_affected)

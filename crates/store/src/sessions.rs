@@ -46,7 +46,7 @@ impl SessionStore for SeaStore {
             user_agent: Set(s.user_agent),
             client_ip: Set(s.client_ip),
         };
-        session::Entity::insert(row).exec_without_returning(self.db()).await.store()?;
+        session::Entity::insert(row).exec_without_returning(self.writer()).await.store()?;
         Ok(())
     }
 
@@ -62,12 +62,12 @@ impl SessionStore for SeaStore {
 
     async fn touch_session(&self, id: SessionId, last_seen_at: DateTime<Utc>) -> StoreResult<()> {
         let update = session::ActiveModel { last_seen_at: Set(truncate(last_seen_at)), ..Default::default() };
-        let res = session::Entity::update_many().set(update).filter(session::Column::Id.eq(id.0)).exec(self.db());
+        let res = session::Entity::update_many().set(update).filter(session::Column::Id.eq(id.0)).exec(self.writer());
         changed(res.await.store()?.rows_affected, "session")
     }
 
     async fn delete_session(&self, id: SessionId) -> StoreResult<bool> {
-        Ok(session::Entity::delete_by_id(id.0).exec(self.db()).await.store()?.rows_affected > 0)
+        Ok(session::Entity::delete_by_id(id.0).exec(self.writer()).await.store()?.rows_affected > 0)
     }
 
     async fn list_sessions_of(&self, account: AccountId) -> StoreResult<Vec<Session>> {
@@ -86,7 +86,7 @@ impl SessionStore for SeaStore {
         if let Some(keep) = keep {
             delete = delete.filter(session::Column::Id.ne(keep.0));
         }
-        Ok(delete.exec(self.db()).await.store()?.rows_affected)
+        Ok(delete.exec(self.writer()).await.store()?.rows_affected)
     }
 
     async fn purge_sessions(
@@ -107,7 +107,7 @@ impl SessionStore for SeaStore {
                     .add(session::Column::RememberMe.eq(true))
                     .add(session::Column::LastSeenAt.lt(truncate(remember_me_idle_cutoff))),
             );
-        Ok(session::Entity::delete_many().filter(expired).exec(self.db()).await.store()?.rows_affected)
+        Ok(session::Entity::delete_many().filter(expired).exec(self.writer()).await.store()?.rows_affected)
     }
 
     async fn count_active_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {

@@ -56,7 +56,7 @@ impl SeaStore {
             expires_at: Set(truncate(expires_at)),
             used_at: Set(None),
         };
-        setup_token::Entity::insert(row).exec_without_returning(self.db()).await.store()?;
+        setup_token::Entity::insert(row).exec_without_returning(self.writer()).await.store()?;
         Ok(())
     }
 
@@ -80,7 +80,7 @@ impl SeaStore {
             .filter(setup_token::Column::TokenHash.eq(hash.as_str()))
             .filter(setup_token::Column::UsedAt.is_null())
             .filter(setup_token::Column::ExpiresAt.gt(now))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         if res.rows_affected == 1 {
@@ -97,7 +97,7 @@ impl SeaStore {
     pub async fn purge_setup_tokens(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let res = setup_token::Entity::delete_many()
             .filter(setup_token::Column::ExpiresAt.lt(truncate(before)))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         Ok(res.rows_affected)

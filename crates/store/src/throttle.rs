@@ -51,7 +51,7 @@ impl ThrottleStore for SeaStore {
             .returning_all()
             .to_owned();
         let row = self
-            .db()
+            .writer()
             .query_one(&stmt)
             .await
             .store()?
@@ -64,7 +64,7 @@ impl ThrottleStore for SeaStore {
         login_throttle::Entity::update_many()
             .set(update)
             .filter(login_throttle::Column::Key.eq(key))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         Ok(())
@@ -81,7 +81,7 @@ impl ThrottleStore for SeaStore {
             .filter(Column::Key.eq(key))
             .filter(Column::LockedUntil.is_not_null())
             .filter(Column::LockedUntil.lte(truncate(now)))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         Ok(res.rows_affected == 1)
@@ -94,14 +94,14 @@ impl ThrottleStore for SeaStore {
             .col_expr(Column::Failures, Expr::col(Column::Failures).sub(1))
             .filter(Column::Key.eq(key))
             .filter(Column::Failures.gt(0))
-            .exec(self.db())
+            .exec(self.writer())
             .await
             .store()?;
         Ok(())
     }
 
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
-        login_throttle::Entity::delete_by_id(key.to_owned()).exec(self.db()).await.store()?;
+        login_throttle::Entity::delete_by_id(key.to_owned()).exec(self.writer()).await.store()?;
         Ok(())
     }
 }
