@@ -8,6 +8,8 @@
 //! statement committing on its own; the grants insert their tokens before they read that row. That
 //! ordering, not a lock, is what keeps a revocation from missing tokens still being issued (see
 //! `latchkey_core::grants::refresh_token::insert_family_tokens`), across any number of nodes.
+//! Revoking everything of an account (`revoke_tokens_of`) writes that row for each of the
+//! account's families first, so the same ordering covers a refresh racing a password change.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,7 +20,10 @@ use latchkey_core::model::{
 use latchkey_core::secret::TokenHash;
 use latchkey_core::store::{Consumed, GrantStore};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait as _, DbErr, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, DbErr, EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
+};
+use uuid::Uuid;
 
 use crate::entity::{access_token, authorization_code, consent, refresh_token};
 use crate::error::DbResultExt as _;
@@ -274,6 +279,47 @@ impl GrantStore for SeaStore {
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
         let now = truncate(now);
+        // First a revocation record for every family this account (and client) has a code or a
+        // refresh token in, committed on its own, then the rows: the order of
+        // `revoke_token_family`, for the same reason. A grant that has consumed a code or refresh
+        // token of one of these families, but not yet stored the tokens it yields, reads the
+        // record after storing them (`insert_family_tokens`) and revokes them; had it stored them
+        // before the record was committed, the UPDATEs below see them. Without the records, a
+        // refresh racing a password change or a disabled account handed out a live pair.
+        // Codes and refresh tokens cover every family that can still yield tokens: each family
+        // starts with a code, and goes on only through its refresh tokens.
+        let mut families: Vec<Uuid> = Vec::new();
+        let mut codes = authorization_code::Entity::find()
+            .select_only()
+            .column(authorization_code::Column::FamilyId)
+            .distinct()
+            .filter(authorization_code::Column::AccountId.eq(account.0));
+        let mut chains = refresh_token::Entity::find()
+            .select_only()
+            .column(refresh_token::Column::FamilyId)
+            .distinct()
+            .filter(refresh_token::Column::AccountId.eq(account.0));
+        if let Some(client) = client {
+            codes = codes.filter(authorization_code::Column::ClientId.eq(client.0.as_str()));
+            chains = chains.filter(refresh_token::Column::ClientId.eq(client.0.as_str()));
+        }
+        families.extend(codes.into_tuple::<Uuid>().all(self.writer()).await.store()?);
+        families.extend(chains.into_tuple::<Uuid>().all(self.writer()).await.store()?);
+        families.sort_unstable();
+        families.dedup();
+        // In batches, under both databases' limits on bound parameters.
+        for batch in families.chunks(500) {
+            let markers =
+                batch.iter().map(|f| family_revocation::ActiveModel { family_id: Set(*f), revoked_at: Set(now) });
+            let recorded = family_revocation::Entity::insert_many(markers)
+                .on_conflict(OnConflict::column(family_revocation::Column::FamilyId).do_nothing().to_owned())
+                .exec_without_returning(self.writer())
+                .await;
+            match recorded {
+                Ok(_) | Err(DbErr::RecordNotInserted) => {}
+                Err(e) => return Err(crate::error::map_db_err(e)),
+            }
+        }
         let mut refresh = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
             .filter(refresh_token::Column::AccountId.eq(account.0))

@@ -386,6 +386,62 @@ async fn code_replay_during_redemption_leaves_no_valid_token(store: &SeaStore) {
     assert!(store.find_refresh_token(&refresh_hash).await.unwrap().unwrap().revoked_at.is_some());
 }
 
+/// Everything of the account revoked (all clients, or this client) at each step of a code's
+/// redemption: the redemption is refused and leaves no valid token. A code issued afterwards (a
+/// new sign-in) is not affected.
+async fn account_revoked_during_redemption_leaves_no_valid_token(store: &SeaStore) {
+    let fx = Fixture::new(store).await;
+    for only_this_client in [false, true] {
+        for step in STEPS {
+            let (code, family) = fx.code().await;
+            let other = fx.clone();
+            let replay: Replay = Box::pin(async move {
+                let client = only_this_client.then_some(&other.client.id);
+                other.store.revoke_tokens_of(other.account, client, t0() + Duration::seconds(1)).await.unwrap();
+            });
+            let wrapper = Interleaved::new(store, step, replay);
+            let redeemed = fx.redeem(&wrapper, &code, t0()).await;
+            let what = format!("account revoked (this client only: {only_this_client}) at {step:?}");
+            assert!(*wrapper.replayed.lock().unwrap(), "{what}: the revocation ran");
+            assert_invalid_grant(redeemed, &what);
+            fx.assert_all_revoked(&wrapper, &what).await;
+            assert!(store.find_family_revocation(family).await.unwrap().is_some(), "{what}");
+        }
+    }
+    // Another client's grants survive a revocation of this client's access.
+    let other_client = Client { id: ClientId("other-rp".into()), ..client() };
+    store.insert_client(other_client.clone()).await.unwrap();
+    let (other_code, other_family) = fx.code().await;
+    let moved = store.consume_code(&TokenHash::of(&other_code), t0()).await.unwrap();
+    assert!(matches!(moved, Consumed::Now(_)), "{moved:?}");
+    let survivor = AuthorizationCode {
+        code_hash: TokenHash::of("survivor-code"),
+        client_id: other_client.id.clone(),
+        account_id: fx.account,
+        session_id: None,
+        redirect_uri: REDIRECT.into(),
+        scopes: vec!["openid".into()],
+        nonce: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        family_id: TokenFamilyId::new(),
+        auth_time: t0(),
+        created_at: t0(),
+        expires_at: t0() + authorization_code::CODE_LIFETIME,
+        consumed_at: None,
+    };
+    store.insert_code(survivor.clone()).await.unwrap();
+    store.revoke_tokens_of(fx.account, Some(&fx.client.id), t0() + Duration::seconds(2)).await.unwrap();
+    assert!(store.find_family_revocation(other_family).await.unwrap().is_some(), "this client's family");
+    assert_eq!(store.find_family_revocation(survivor.family_id).await.unwrap(), None, "the other client's family");
+
+    // A sign-in after the revocation starts a new family, which is not revoked.
+    let (code, family) = fx.code().await;
+    let tokens = fx.redeem(store, &code, t0() + Duration::seconds(3)).await.unwrap();
+    assert!(tokens.refresh_token.is_some(), "{tokens:?}");
+    assert_eq!(store.find_family_revocation(family).await.unwrap(), None);
+}
+
 /// What revokes the family while a rotation of its refresh token is in flight.
 #[derive(Debug, Clone, Copy)]
 enum Revoker {
@@ -393,13 +449,17 @@ enum Revoker {
     ReuseAfterGrace,
     /// The client revokes the token at `/revoke` (RFC 7009 §2.1: the family goes with it).
     Revocation,
+    /// Everything of the account is revoked (a password change, a disabled account).
+    AccountWide,
+    /// The person revokes the application's access in the account console.
+    AppAccess,
 }
 
 /// A family revoked at each step of a rotation: the rotation is refused and its child token (and
 /// access token) are revoked, not left alive in a dead family.
 async fn family_revoked_during_rotation_leaves_no_valid_child(store: &SeaStore) {
     let fx = Fixture::new(store).await;
-    for revoker in [Revoker::ReuseAfterGrace, Revoker::Revocation] {
+    for revoker in [Revoker::ReuseAfterGrace, Revoker::Revocation, Revoker::AccountWide, Revoker::AppAccess] {
         for step in STEPS {
             let (code, family) = fx.code().await;
             let parent = fx.redeem(store, &code, t0()).await.unwrap().refresh_token.unwrap();
@@ -418,6 +478,12 @@ async fn family_revoked_during_rotation_leaves_no_valid_child(store: &SeaStore) 
                         introspect::revoke(&store, &other.keys, ISSUER, &other.client, &presented, later)
                             .await
                             .unwrap();
+                    }
+                    Revoker::AccountWide => {
+                        store.revoke_tokens_of(other.account, None, later).await.unwrap();
+                    }
+                    Revoker::AppAccess => {
+                        store.revoke_tokens_of(other.account, Some(&other.client.id), later).await.unwrap();
                     }
                 }
             });
@@ -468,6 +534,7 @@ async fn family_revocation_record(store: &SeaStore) {
 
 latchkey_store::both_databases!(pool = 4;
     code_replay_during_redemption_leaves_no_valid_token,
+    account_revoked_during_redemption_leaves_no_valid_token,
     family_revoked_during_rotation_leaves_no_valid_child,
     refreshed_id_token_keeps_amr_and_auth_time,
     family_revocation_record,
