@@ -341,6 +341,9 @@ impl Tally {
     }
 }
 
+/// Code flows at once while the refresh workers get their first tokens (below the per-address limit).
+const SETUP_SIGN_INS: usize = 8;
+
 /// A refresh token of our own to rotate: one code flow, retried a few times.
 async fn first_chain(http: &reqwest::Client, o: &Options, next: &AtomicUsize) -> Result<String, Failure> {
     let mut last = String::new();
@@ -360,11 +363,17 @@ async fn worker(
     next: Arc<AtomicUsize>,
     done: Arc<AtomicUsize>,
     barrier: Arc<tokio::sync::Barrier>,
+    setup: Arc<tokio::sync::Semaphore>,
 ) -> Tally {
     let mut tally = Tally::default();
     let mut chain = None;
     if o.mode == Mode::Refresh {
-        match first_chain(&http, &o, &next).await {
+        // A few sign-ins at a time: all workers at once from this one address would pass the
+        // server's limit of sign-ins in flight per address (20) and be refused with 429.
+        let permit = setup.acquire().await;
+        let first = first_chain(&http, &o, &next).await;
+        drop(permit);
+        match first {
             Ok(token) => chain = Some(token),
             Err(kind) => *tally.errors.entry(format!("getting a refresh token: {kind}")).or_default() += 1,
         }
@@ -429,10 +438,11 @@ async fn main() -> anyhow::Result<()> {
     let next = Arc::new(AtomicUsize::new(1));
     let done = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(tokio::sync::Barrier::new(o.workers + 1));
+    let setup = Arc::new(tokio::sync::Semaphore::new(SETUP_SIGN_INS));
     let workers: Vec<_> = (0..o.workers)
         .map(|_| {
             let (o, next, done, barrier) = (Arc::clone(&o), Arc::clone(&next), Arc::clone(&done), Arc::clone(&barrier));
-            tokio::spawn(worker(http.clone(), o, next, done, barrier))
+            tokio::spawn(worker(http.clone(), o, next, done, barrier, Arc::clone(&setup)))
         })
         .collect();
     barrier.wait().await;
