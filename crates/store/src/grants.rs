@@ -213,8 +213,8 @@ impl GrantStore for SeaStore {
             expires_at: Set(truncate(r.expires_at)),
             revoked_at: Set(truncate_opt(r.revoked_at)),
         };
-        access_token::Entity::insert(row).exec_without_returning(self.writer()).await.store()?;
-        Ok(())
+        // Written with the rows of concurrent requests, in one statement ([`crate::batch`]).
+        self.access_tokens.insert(row).await
     }
 
     async fn find_access_token(&self, jti: &str) -> StoreResult<Option<AccessTokenRecord>> {

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod audit;
+mod batch;
 mod bearer;
 mod clients;
 mod entity;
@@ -73,6 +74,8 @@ pub struct SeaStore {
     writer_pool: Option<SqlitePool>,
     /// Recently read client records, shared by every clone of this store ([`SeaStore::cached_client`]).
     clients: std::sync::Arc<clients::ClientCache>,
+    /// Access-token rows waiting for the writer, written together ([`batch`]).
+    access_tokens: std::sync::Arc<batch::AccessTokenWrites>,
 }
 
 /// Connection pool gauges for `/metrics`.
@@ -85,6 +88,17 @@ pub struct PoolStats {
 }
 
 impl SeaStore {
+    fn new(db: DatabaseConnection, writer: DatabaseConnection, pool: Pool, writer_pool: Option<SqlitePool>) -> Self {
+        SeaStore {
+            access_tokens: std::sync::Arc::new(batch::AccessTokenWrites::new(writer.clone())),
+            db,
+            writer,
+            pool,
+            writer_pool,
+            clients: Default::default(),
+        }
+    }
+
     /// Connects to `url`:
     /// - `sqlite://path/to/file.db?mode=rwc` (the parent directory is created) or `sqlite::memory:`;
     ///   every connection gets WAL, `foreign_keys=ON` (cascades depend on it), a 5 s busy timeout and
@@ -136,26 +150,15 @@ impl SeaStore {
                     .await
                     .map_err(|e| connect_error(url, e))?;
                 let db = DatabaseConnection::from(pool.clone());
-                return Ok(SeaStore {
-                    writer: db.clone(),
-                    db,
-                    pool: Pool::Sqlite(pool),
-                    writer_pool: None,
-                    clients: Default::default(),
-                });
+                return Ok(SeaStore::new(db.clone(), db, Pool::Sqlite(pool), None));
             }
             let readers = (max_connections - 1).max(1);
             let pool = pool_options.clone().max_connections(readers).connect_with(options.clone()).await;
             let pool = pool.map_err(|e| connect_error(url, e))?;
             let writer_pool = pool_options.max_connections(1).connect_with(options).await;
             let writer_pool = writer_pool.map_err(|e| connect_error(url, e))?;
-            Ok(SeaStore {
-                db: DatabaseConnection::from(pool.clone()),
-                writer: DatabaseConnection::from(writer_pool.clone()),
-                pool: Pool::Sqlite(pool),
-                writer_pool: Some(writer_pool),
-                clients: Default::default(),
-            })
+            let writer = DatabaseConnection::from(writer_pool.clone());
+            Ok(SeaStore::new(DatabaseConnection::from(pool.clone()), writer, Pool::Sqlite(pool), Some(writer_pool)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?
@@ -168,13 +171,7 @@ impl SeaStore {
                 .await
                 .map_err(|e| connect_error(url, e))?;
             let db = DatabaseConnection::from(pool.clone());
-            Ok(SeaStore {
-                writer: db.clone(),
-                db,
-                pool: Pool::Postgres(pool),
-                writer_pool: None,
-                clients: Default::default(),
-            })
+            Ok(SeaStore::new(db.clone(), db, Pool::Postgres(pool), None))
         } else {
             Err(StoreError::Internal(format!(
                 "unsupported database URL {}: use sqlite:// or postgres://",
