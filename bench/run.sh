@@ -11,6 +11,9 @@
 #   DURATION=10 CONNECTIONS=64 THREADS=2 DB=both|sqlite|postgres SKIP_BUILD=1 bench/run.sh
 #   FLOW_WORKERS=8 REFRESH_WORKERS=32 LOGIN_WORKERS=8 ACCOUNTS=200 STARTUP_RUNS=3 PORT=18090
 #   PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres   (needs CREATEDB; skipped if unreachable)
+#   PG_URL_PARAMS=sslmode=disable   (query string of the server's database URL; empty: sqlx's default,
+#                                    TLS if the server offers it. The database is on loopback, where
+#                                    TLS protects nothing; see docs/scaling.md for its cost)
 #   OUT=bench/results/run-<date>.md
 # Side by side with another provider on loopback that has the same benchmark client registered:
 #   OTHER_ISSUER=http://127.0.0.1:PORT OTHER_CLIENT_ID=... OTHER_CLIENT_SECRET=... \
@@ -31,6 +34,7 @@ ACCOUNTS="${ACCOUNTS:-200}"
 STARTUP_RUNS="${STARTUP_RUNS:-3}"
 PORT="${PORT:-18090}"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+PG_URL_PARAMS="${PG_URL_PARAMS-sslmode=disable}"
 OTHER_ISSUER="${OTHER_ISSUER:-}"
 OTHER_NAME="${OTHER_NAME:-other}"
 PASSWORD="violet-tractor-sunrise-917"
@@ -142,7 +146,7 @@ run_backend() {
   if [ "$backend" = postgres ]; then
     pg_db="latchkey_bench_run_$$"
     psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $pg_db" >/dev/null
-    export LATCHKEY_DATABASE__URL="${PG_ADMIN_URL%/*}/$pg_db"
+    export LATCHKEY_DATABASE__URL="${PG_ADMIN_URL%/*}/$pg_db${PG_URL_PARAMS:+?$PG_URL_PARAMS}"
   else
     export LATCHKEY_DATABASE__URL="sqlite://$dir/data/latchkey.db?mode=rwc"
   fi
@@ -295,7 +299,7 @@ report() {
   echo
   echo "- Machine: $(bench_machine). The load generators (wrk, flow_load) run on the same cores as the server."
   echo "- Commit: $commit; release build (profile as in Cargo.toml); built-in defaults (Argon2id m=19456 KiB, t=2, p=1)."
-  echo "- Command: \`DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS DB=$DB FLOW_WORKERS=$FLOW_WORKERS REFRESH_WORKERS=$REFRESH_WORKERS LOGIN_WORKERS=$LOGIN_WORKERS ACCOUNTS=$ACCOUNTS$([ -z "$OTHER_ISSUER" ] || echo " OTHER_ISSUER=$OTHER_ISSUER OTHER_NAME=$OTHER_NAME") bench/run.sh\`"
+  echo "- Command: \`DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS DB=$DB FLOW_WORKERS=$FLOW_WORKERS REFRESH_WORKERS=$REFRESH_WORKERS LOGIN_WORKERS=$LOGIN_WORKERS ACCOUNTS=$ACCOUNTS PG_URL_PARAMS=$PG_URL_PARAMS$([ -z "$OTHER_ISSUER" ] || echo " OTHER_ISSUER=$OTHER_ISSUER OTHER_NAME=$OTHER_NAME") bench/run.sh\`"
   echo "- wrk rows: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s. refresh: $REFRESH_WORKERS workers, one refresh-token chain each (set up by a code flow before the clock starts), each rotation replaces the token. code flow: $FLOW_WORKERS workers; one flow = GET /authorize (PKCE S256, prompt=consent) -> GET /login -> POST /login (one Argon2id verification) -> GET /authorize -> consent page -> POST /consent -> code in the redirect's Location -> POST /token; the client bench-web is not first-party, so consent is in every flow. login POSTs: $LOGIN_WORKERS workers, GET /login + POST /login each. Accounts bench00000..$(printf 'bench%05d' $((ACCOUNTS - 1))) in turn (successful sign-ins are not throttled)."
   echo "- Machine shared with other work: the load average is given for each run; other work lowers every figure."
   [ -z "$skipped" ] || { echo; echo "**$skipped**"; }
@@ -305,6 +309,7 @@ report() {
     echo "## $([ "$backend" = sqlite ] && echo SQLite || echo PostgreSQL)"
     echo
     echo "Load average before ${info[$backend:load_before]}, after ${info[$backend:load_after]}."
+    [ "$backend" = sqlite ] || echo "PostgreSQL on 127.0.0.1, database URL query \`${PG_URL_PARAMS:-(none: TLS if offered)}\`."
     echo
     local head="| endpoint | req/s | p50 | p99 | errors | target | met? |" rule="|---|---:|---:|---:|---:|---|---|"
     [ -z "$OTHER_ISSUER" ] || { head="$head $OTHER_NAME req/s | $OTHER_NAME p50 | $OTHER_NAME p99 | $OTHER_NAME errors |"; rule="$rule---:|---:|---:|---:|"; }
