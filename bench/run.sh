@@ -103,44 +103,42 @@ record_wrk() {
   errs[$1]=$WRK_ERRORS
 }
 
+# Runs a load generator (the command after $4) that prints one JSON report on stdout, and records
+# it under key $1: req/s (printf format $3), p50, p99, errors, and the detail line that the Python
+# expression $4 makes of the report `r` and its error kinds `kinds`. $2 names it in messages.
+record_report() {
+  local key="$1" name="$2" rps_format="$3" detail="$4" json status
+  shift 4
+  json=$(RUST_BACKTRACE=0 "$@" 2>"$work/${name// /-}.err") || {
+    status=$?
+    info[$key]="failed: $(grep -m1 '^Error' "$work/${name// /-}.err" || echo "exit status $status")"
+    echo "$name ${info[$key]}" >&2
+    return 1
+  }
+  read -r "rps[$key]" "p50[$key]" "p99[$key]" "errs[$key]" "info[$key]" < <(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+kinds = "; ".join("%d x %s" % (n, k) for k, n in r["error_kinds"].items()) or "none"
+print(sys.argv[2] % r["per_second"], "%.2f %.2f %d" % (r["p50_ms"], r["p99_ms"], r["errors"]), eval(sys.argv[3]))
+' "$json" "$rps_format" "$detail")
+}
+
 # Runs rate_load (open loop, $CC_RATE requests/s) against URL $2 with form body $3 and header $4;
 # records it under key $1. req/s is what was answered with 2xx; latency counts from when each
 # request was due, so a server that falls behind shows it.
 record_rate() {
-  local key="$1" json
-  json=$(timeout $((DURATION + 60)) "$rate_load" --url "$2" --rate "$CC_RATE" --seconds "$DURATION" \
-    --form "$3" --header "$4" 2>"$work/rate_load.err") || {
-    info[$key]="failed: $(grep -m1 '^Error' "$work/rate_load.err" || echo "exit status $?")"
-    echo "rate_load ${info[$key]}" >&2
-    return 1
-  }
-  read -r "rps[$key]" "p50[$key]" "p99[$key]" "errs[$key]" "info[$key]" < <(python3 -c '
-import json, sys
-r = json.loads(sys.argv[1])
-kinds = "; ".join("%d x %s" % (n, k) for k, n in r["error_kinds"].items()) or "none"
-print("%.0f %.2f %.2f %d %d sent at %d/s, %d answered in %.1f s, slowest %.2f ms; errors: %s"
-      % (r["per_second"], r["p50_ms"], r["p99_ms"], r["errors"], r["sent"], r["rate"], r["ok"], r["seconds"], r["max_ms"], kinds))
-' "$json")
+  record_report "$1" rate_load %.0f \
+    '"%d sent at %d/s, %d answered in %.1f s, slowest %.2f ms; errors: %s" % (r["sent"], r["rate"], r["ok"], r["seconds"], r["max_ms"], kinds)' \
+    timeout $((DURATION + 60)) "$rate_load" --url "$2" --rate "$CC_RATE" --seconds "$DURATION" --form "$3" --header "$4"
 }
 
 # Runs flow_load in mode $2 with $3 workers and records it under key $1.
 record_flow() {
-  local key="$1" mode="$2" workers="$3" json
-  json=$(RUST_BACKTRACE=0 timeout $((DURATION + 300)) "$load" "$mode" --base-url "$issuer" --accounts "$ACCOUNTS" \
+  record_report "$1" "flow_load $2" %.1f \
+    '"%d workers, %d in %.1f s; errors: %s" % (r["workers"], r["ok"], r["seconds"], kinds)' \
+    timeout $((DURATION + 300)) "$load" "$2" --base-url "$issuer" --accounts "$ACCOUNTS" \
     --password-file "$work/password" --client-id bench-web --client-secret-file "$work/web-secret" \
-    --workers "$workers" --seconds "$DURATION" 2>"$work/flow_load.err") || {
-    local status=$?
-    info[$key]="failed: $(grep -m1 '^Error' "$work/flow_load.err" || echo "exit status $status")"
-    echo "flow_load $mode ${info[$key]}" >&2
-    return 1
-  }
-  read -r "rps[$key]" "p50[$key]" "p99[$key]" "errs[$key]" "info[$key]" < <(python3 -c '
-import json, sys
-r = json.loads(sys.argv[1])
-kinds = "; ".join("%d x %s" % (n, k) for k, n in r["error_kinds"].items()) or "none"
-print("%.1f %.2f %.2f %d %d workers, %d in %.1f s; errors: %s"
-      % (r["per_second"], r["p50_ms"], r["p99_ms"], r["errors"], r["workers"], r["ok"], r["seconds"], kinds))
-' "$json")
+    --workers "$3" --seconds "$DURATION"
 }
 
 # The target of a row on a backend: "text|min req/s|max p99 ms" (empty parts: no bound).
