@@ -78,7 +78,7 @@ mkdir -p "$root/bench/results"
   echo
   echo "- Machine: $(nproc) CPU cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $(uname -sr)"
   echo "- Commit: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- crates migrations || echo ' (with uncommitted changes)')"
-  echo "- Server: release build, SQLite in a temp dir, built-in defaults: Argon2id m=19456 KiB, t=2, p=1 (OWASP), hashing bound 2 per core, queue wait 2 s"
+  echo "- Server: release build, SQLite in a temp dir, built-in defaults: Argon2id m=19456 KiB, t=2, p=1 (OWASP), hashing bound one per core, queue wait 2 s"
   echo "- Accounts: $ACCOUNTS distinct, one successful sign-in each per round (GET /login, POST /login -> 303 /account)"
   echo "- X-Forwarded-For per sign-in (trusted proxy 127.0.0.1): $([ "$FORWARDED_FOR" = 1 ] && echo yes || echo no)"
   echo "- Load generator on the same machine (it competes for the same cores)"

@@ -7,9 +7,9 @@
 //! that cannot get a slot within `hash_queue_timeout` is answered "busy" (503 with Retry-After) at
 //! once.
 //!
-//! The bound alone does not keep the rest of the server fast: with more hashing threads than cores
-//! (the default is two per core) a flood keeps every core busy hashing, and the runtime workers
-//! answering discovery, token and userinfo wait their turn in the kernel's run queue. So the
+//! The bound alone does not keep the rest of the server fast: with one hashing thread per core (the
+//! default; see [`PasswordConfig::hash_concurrency`]) a flood keeps every core busy hashing, and the
+//! runtime workers answering discovery, token and userinfo wait their turn in the kernel's run queue. So the
 //! hashing threads run at a lower scheduling priority (nice +10 on Linux, which any process may set
 //! for its own threads): when the cores are contended the scheduler gives the runtime workers about
 //! nine tenths of the time, and hashing gets whatever is left, which under a flood is still nearly
@@ -151,11 +151,7 @@ impl PasswordHasher {
     pub fn new(config: &PasswordConfig) -> Result<Self, HashError> {
         let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
             .map_err(|e| HashError::Internal(format!("argon2 parameters: {e}")))?;
-        let slots = if config.max_concurrent_hashes == 0 {
-            2 * std::thread::available_parallelism().map_or(1, usize::from)
-        } else {
-            config.max_concurrent_hashes
-        };
+        let slots = config.hash_concurrency();
         let dummy_hash = dummy_phc(&params)?;
         let jobs = start_pool(slots)?;
         Ok(Self {
