@@ -91,9 +91,12 @@ declare -A label=([discovery]="discovery" [jwks]="JWKS" [client_credentials]="cl
   [client_credentials_rate]="client_credentials at $CC_RATE/s offered (open loop)"
   [userinfo]="userinfo" [introspection]="introspection" [refresh]="refresh rotation"
   [code_flow]="code flow (complete)" [login]="login POSTs")
-declare -A rps p50 p99 errs info # keyed "<backend>:<row>"; p50/p99 in ms
+declare -A rps p50 p99 errs info row_rss # keyed "<backend>:<row>"; p50/p99 in ms; row_rss: server RSS after the row
 declare -A other_why=([refresh]="needs a provider-specific login form" [code_flow]="needs a provider-specific login form"
   [login]="needs a provider-specific login form" [client_credentials_rate]="not run against other providers")
+
+# The server's RSS (MiB) at the end of the row just run, for key $1: where memory grows, row by row.
+record_rss() { row_rss[$1]=$(bench_rss_mib "$server_pid" 2>/dev/null || echo "?"); }
 
 # Records wrk's figures for key $1.
 record_wrk() {
@@ -218,15 +221,24 @@ run_backend() {
   echo "==> $backend: load, $DURATION s per row" >&2
   local wrk_args=("$THREADS" "$CONNECTIONS" "$DURATION")
   bench_wrk "${wrk_args[@]}" "$dir/plain.lua" "$issuer/.well-known/openid-configuration" && record_wrk "$backend:discovery"
+  record_rss "$backend:discovery"
   bench_wrk "${wrk_args[@]}" "$dir/plain.lua" "$issuer/jwks" && record_wrk "$backend:jwks"
+  record_rss "$backend:jwks"
   bench_wrk "${wrk_args[@]}" "$dir/token.lua" "$issuer/token" && record_wrk "$backend:client_credentials"
+  record_rss "$backend:client_credentials"
   record_rate "$backend:client_credentials_rate" "$issuer/token" "grant_type=client_credentials&scope=api%3Aread" \
     "Authorization: Basic $basic" || true
+  record_rss "$backend:client_credentials_rate"
   bench_wrk "${wrk_args[@]}" "$dir/userinfo.lua" "$issuer/userinfo" && record_wrk "$backend:userinfo"
+  record_rss "$backend:userinfo"
   bench_wrk "${wrk_args[@]}" "$dir/introspect.lua" "$issuer/introspect" && record_wrk "$backend:introspection"
+  record_rss "$backend:introspection"
   record_flow "$backend:refresh" refresh "$REFRESH_WORKERS" || true
+  record_rss "$backend:refresh"
   record_flow "$backend:code_flow" code-flow "$FLOW_WORKERS" || true
+  record_rss "$backend:code_flow"
   record_flow "$backend:login" login "$LOGIN_WORKERS" || true
+  record_rss "$backend:login"
 
   info[$backend:rss_after]=$(bench_rss "$server_pid")
   info[$backend:rss_after_mib]=$(bench_rss_mib "$server_pid")
@@ -336,7 +348,7 @@ report() {
     echo "Load average before ${info[$backend:load_before]}, after ${info[$backend:load_after]}."
     [ "$backend" = sqlite ] || echo "PostgreSQL on 127.0.0.1, database URL query \`${PG_URL_PARAMS:-(none: TLS if offered)}\`."
     echo
-    local head="| endpoint | req/s | p50 | p99 | errors | target | met? |" rule="|---|---:|---:|---:|---:|---|---|"
+    local head="| endpoint | req/s | p50 | p99 | errors | RSS after | target | met? |" rule="|---|---:|---:|---:|---:|---:|---|---|"
     [ -z "$OTHER_ISSUER" ] || { head="$head $OTHER_NAME req/s | $OTHER_NAME p50 | $OTHER_NAME p99 | $OTHER_NAME errors |"; rule="$rule---:|---:|---:|---:|"; }
     echo "$head"
     echo "$rule"
@@ -345,9 +357,9 @@ report() {
       IFS='|' read -r text min max <<<"$(target "$backend" "$row")"
       local line
       if [ -n "${rps[$k]:-}" ]; then
-        line="| ${label[$row]} | ${rps[$k]} | ${p50[$k]} ms | ${p99[$k]} ms | ${errs[$k]} | $text | $(met "${rps[$k]}" "${p99[$k]}" "${errs[$k]}" "$min" "$max") |"
+        line="| ${label[$row]} | ${rps[$k]} | ${p50[$k]} ms | ${p99[$k]} ms | ${errs[$k]} | ${row_rss[$k]:-?} MiB | $text | $(met "${rps[$k]}" "${p99[$k]}" "${errs[$k]}" "$min" "$max") |"
       else
-        line="| ${label[$row]} | (failed) | | | | $text | no |"
+        line="| ${label[$row]} | (failed) | | | | ${row_rss[$k]:-?} MiB | $text | no |"
       fi
       if [ -n "$OTHER_ISSUER" ]; then
         if [ -n "${rps[other:$row]:-}" ]; then
@@ -373,7 +385,7 @@ report() {
     for row in client_credentials_rate refresh code_flow login; do
       [ -z "${info[$backend:$row]:-}" ] || echo "- ${label[$row]}: ${info[$backend:$row]}"
     done
-    [ -z "${rps[$backend:login]:-}" ] || echo "- login POSTs and code flows are bound by Argon2id (OWASP cost, about 40 verifications/s per core, at most 2 per core at once)."
+    [ -z "${rps[$backend:login]:-}" ] || echo "- login POSTs and code flows are bound by Argon2id (OWASP cost, about 40 verifications/s per core, at most one per core at once)."
     [ -z "${info[$backend:server_log]:-}" ] || echo "- server log errors: ${info[$backend:server_log]}"
   done
   if [ -n "$OTHER_ISSUER" ]; then
