@@ -21,6 +21,14 @@ bench_machine() {
   echo "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr)"
 }
 
+# The machine's speed on the day, as one number to compare runs by: RSA-2048 signatures per second
+# on one core (`openssl speed`, 2 s). The RS256 token rows are bound by this very operation, and a
+# shared host can be twice as slow one day as another (seen here: 1,140 to 1,517/s within an hour).
+bench_cpu_reference() {
+  command -v openssl >/dev/null || { echo "not measured (no openssl)"; return; }
+  openssl speed -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {printf "%.0f RSA-2048 signatures/s on one core (openssl speed rsa2048)", $6; found = 1} END {if (!found) print "not measured (openssl speed failed)"}'
+}
+
 bench_loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # A free TCP port on 127.0.0.1, so a leftover server can never answer for ours.

@@ -68,6 +68,7 @@ mint="$CARGO_TARGET_DIR/release/examples/mint_user_token"
 rate_load="$CARGO_TARGET_DIR/release/examples/rate_load"
 for f in "$bin" "$load" "$mint" "$rate_load"; do [ -x "$f" ] || { echo "$f is not built (run without SKIP_BUILD)" >&2; exit 1; }; done
 bench_install_wrk
+cpu_reference=$(bench_cpu_reference)
 
 # The other provider's PID, for its RSS, is the caller's; everything else LATCHKEY_* is dropped.
 bench_unset_latchkey_env
@@ -335,6 +336,7 @@ report() {
   echo "# Benchmark run (bench/run.sh), $date"
   echo
   echo "- Machine: $(bench_machine). The load generators (wrk, flow_load) run on the same cores as the server."
+  echo "- Machine speed at the start: $cpu_reference."
   echo "- Commit: $commit; release build (profile as in Cargo.toml); built-in defaults (Argon2id m=19456 KiB, t=2, p=1)."
   echo "- Command: \`DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS DB=$DB FLOW_WORKERS=$FLOW_WORKERS REFRESH_WORKERS=$REFRESH_WORKERS LOGIN_WORKERS=$LOGIN_WORKERS ACCOUNTS=$ACCOUNTS CC_RATE=$CC_RATE PG_URL_PARAMS=$PG_URL_PARAMS$([ -z "$OTHER_ISSUER" ] || echo " OTHER_ISSUER=$OTHER_ISSUER OTHER_NAME=$OTHER_NAME") bench/run.sh\`"
   echo "- wrk rows: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s. client_credentials open loop: bench/rate_load.rs sends $CC_RATE requests/s for ${DURATION}s whatever the answers (at most 256 in flight), latency from when each was due. refresh: $REFRESH_WORKERS workers, one refresh-token chain each (set up by a code flow before the clock starts), each rotation replaces the token. code flow: $FLOW_WORKERS workers; one flow = GET /authorize (PKCE S256, prompt=consent) -> GET /login -> POST /login (one Argon2id verification) -> GET /authorize -> consent page -> POST /consent -> code in the redirect's Location -> POST /token; the client bench-web is not first-party, so consent is in every flow. login POSTs: $LOGIN_WORKERS workers, GET /login + POST /login each. Accounts bench00000..$(printf 'bench%05d' $((ACCOUNTS - 1))) in turn (successful sign-ins are not throttled)."
