@@ -137,3 +137,14 @@ bench_is_loopback_url() {
     *) return 1 ;;
   esac
 }
+
+# How much of crates/server/link-order.txt (the start-up code order, crates/server/build.rs) names
+# functions of binary $1: a list made from an older build matches less and saves less memory.
+bench_link_order_match() {
+  local list=crates/server/link-order.txt listed found
+  [ -f "$list" ] || { echo "no crates/server/link-order.txt"; return; }
+  command -v nm >/dev/null || { echo "not checked (no nm)"; return; }
+  listed=$(grep -vc '^#' "$list")
+  found=$(comm -12 <(nm --defined-only "$1" | awk '{print $NF}' | sort -u) <(grep -v '^#' "$list" | sort -u) | wc -l)
+  echo "$found of the $listed functions in crates/server/link-order.txt are in the binary (bench/link-order.sh regenerates it)"
+}

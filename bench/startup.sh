@@ -52,3 +52,4 @@ printf '| first start to /readyz 200 (creates DB, migrations, 3 keys) | %s ms | 
 printf '| warm start to /readyz 200 (DB and keys exist) | %s ms | %s |\n' "$(printf '%s\n' "${warm[@]}" | bench_median)" "${warm[*]}"
 printf '| idle RSS after warm start | %s KiB | %s |\n' "$(printf '%s\n' "${rss[@]}" | bench_median)" "${rss[*]}"
 echo "machine: $(nproc) cores, $(free -h | awk '/Mem:/ {print $2}') memory; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "start-up code order: $(bench_link_order_match "$bin")"

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Regenerates crates/server/link-order.txt: the functions the server runs, in the order the linker
+# should place them at the start of .text (crates/server/build.rs says why: idle RSS is the code
+# pages around whatever start-up touched). Each phase runs the release binary under callgrind,
+# which records every function executed, on SQLite and, when reachable, on PostgreSQL:
+#   1. a warm start (database and keys exist), /readyz, one client_credentials token, 4 s idle:
+#      what bench/startup.sh and bench/run.sh measure as idle RSS, placed first;
+#   2. a first start (migrations, key generation), placed next;
+#   3. a warm start loaded with a few requests of every bench/run.sh row (discovery, JWKS, tokens,
+#      userinfo, introspection, refresh, code flows, sign-ins): the request paths, placed last.
+# A name is listed once, in its first phase. Run it after changes that move much code (a
+# dependency update, a new toolchain); bench/startup.sh prints how much of the list still matches.
+# Talks to 127.0.0.1 only.
+#
+#   bench/link-order.sh      (SKIP_BUILD=1 to use the built binaries; PG_ADMIN_URL as bench/run.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+. bench/lib.sh
+PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+PASSWORD="violet-tractor-sunrise-917"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/latchkey/target}"
+if [ -z "${SKIP_BUILD:-}" ]; then
+  cargo build --release --locked -p latchkey-server >&2
+  cargo build --release --locked -p latchkey-tests --example flow_load --example mint_user_token >&2
+fi
+bin="$CARGO_TARGET_DIR/release/latchkey"
+load="$CARGO_TARGET_DIR/release/examples/flow_load"
+mint="$CARGO_TARGET_DIR/release/examples/mint_user_token"
+for f in "$bin" "$load" "$mint"; do [ -x "$f" ] || { echo "$f is not built (run without SKIP_BUILD)" >&2; exit 1; }; done
+if ! command -v valgrind >/dev/null; then
+  echo "==> installing valgrind" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y -qq valgrind >/dev/null 2>&1 || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq valgrind >/dev/null; }
+fi
+bench_unset_latchkey_env
+
+work=$(mktemp -d)
+pid=""
+pg_db=""
+cleanup() {
+  [ -z "$pid" ] || bench_stop "$pid"
+  if [ -n "$pg_db" ]; then psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+printf '%s\n' "$PASSWORD" >"$work/password"
+port=$(bench_free_port)
+issuer="http://127.0.0.1:$port"
+
+# Starts the server under callgrind (profile in $2) in data directory $1, waits for /readyz.
+start_profiled() {
+  (cd "$1" && exec valgrind --tool=callgrind --demangle=no --callgrind-out-file="$2" \
+    "$bin" serve --listen "127.0.0.1:$port") >/dev/null 2>>"$1/server.log" &
+  pid=$!
+  for _ in $(seq 1 1200); do
+    kill -0 "$pid" 2>/dev/null || { echo "server exited:" >&2; cat "$1/server.log" >&2; return 1; }
+    curl -fs -o /dev/null "$issuer/readyz" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "server did not become ready under valgrind" >&2
+  return 1
+}
+
+stop_profiled() {
+  kill -TERM "$pid"
+  for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  wait "$pid" 2>/dev/null || true
+  pid=""
+}
+
+token() { curl -fsS -u "bench-svc:$(cat "$1/svc-secret")" -d grant_type=client_credentials "$issuer/token"; }
+
+profile_backend() {
+  local backend="$1" dir="$work/$1"
+  mkdir -p "$dir/data"
+  export LATCHKEY_DATA_DIR="$dir/data" LATCHKEY_ISSUER="$issuer" LATCHKEY_LOG__LEVEL=warn
+  if [ "$backend" = postgres ]; then
+    pg_db="latchkey_link_order_$$"
+    psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $pg_db" >/dev/null
+    export LATCHKEY_DATABASE__URL="${PG_ADMIN_URL%/*}/$pg_db?sslmode=disable"
+  else
+    export LATCHKEY_DATABASE__URL="sqlite://$dir/data/latchkey.db?mode=rwc"
+  fi
+  echo "==> $backend: first start" >&2
+  start_profiled "$dir" "$work/$backend-first.cg"
+  stop_profiled
+  "$bin" clients add bench-svc --redirect-uri https://bench.example/cb --grant client_credentials --scope api:read \
+    </dev/null 2>>"$dir/cli.log" | sed -n 's/.*store it now): //p' >"$dir/svc-secret"
+  "$bin" clients add bench-web --name "Bench web" --redirect-uri https://bench.example/cb </dev/null 2>>"$dir/cli.log" |
+    sed -n 's/.*store it now): //p' >"$dir/web-secret"
+  [ -s "$dir/svc-secret" ] && [ -s "$dir/web-secret" ] || { echo "client registration failed" >&2; cat "$dir/cli.log" >&2; return 1; }
+  bench_seed_accounts "$bin" 4 bench "$work/password" "$dir/cli.log"
+
+  echo "==> $backend: warm start, idle" >&2
+  start_profiled "$dir" "$work/$backend-idle.cg"
+  token "$dir" >/dev/null
+  sleep 4
+  stop_profiled
+
+  echo "==> $backend: warm start, requests" >&2
+  start_profiled "$dir" "$work/$backend-requests.cg"
+  local cc user basic
+  cc=$(token "$dir" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+  user=$("$mint" "$LATCHKEY_DATABASE__URL" "$dir/data/key-encryption.key" "$issuer" bench-web bench00000)
+  basic="bench-svc:$(cat "$dir/svc-secret")"
+  for _ in 1 2 3; do
+    curl -fsS -o /dev/null "$issuer/.well-known/openid-configuration"
+    curl -fsS -o /dev/null "$issuer/jwks"
+    token "$dir" >/dev/null
+    curl -fsS -o /dev/null -H "Authorization: Bearer $user" "$issuer/userinfo"
+    curl -fsS -o /dev/null -u "$basic" -d "token=$cc" "$issuer/introspect"
+  done
+  local mode
+  for mode in code-flow refresh login; do
+    timeout 600 "$load" "$mode" --base-url "$issuer" --accounts 4 --password-file "$work/password" \
+      --client-id bench-web --client-secret-file "$dir/web-secret" --workers 1 --seconds 300 --max 3 >/dev/null
+  done
+  stop_profiled
+  if [ -n "$pg_db" ]; then
+    psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
+    pg_db=""
+  fi
+  unset LATCHKEY_DATABASE__URL LATCHKEY_DATA_DIR LATCHKEY_ISSUER
+}
+
+backends=(sqlite)
+if timeout 10 psql -q "$PG_ADMIN_URL" -c 'SELECT 1' >/dev/null 2>&1; then
+  backends+=(postgres)
+else
+  echo "!! PostgreSQL is not reachable at $PG_ADMIN_URL: the list covers SQLite only" >&2
+fi
+for backend in "${backends[@]}"; do profile_backend "$backend"; done
+
+profiles=()
+for phase in idle first requests; do
+  for backend in "${backends[@]}"; do profiles+=("$work/$backend-$phase.cg"); done
+done
+out=crates/server/link-order.txt
+{
+  printf '# Functions the server runs, in the order the linker places them at the start of .text (see\n'
+  printf '# crates/server/build.rs): idle after a warm start, then a first start, then request paths.\n'
+  printf '# Generated by bench/link-order.sh on %s (%s); do not edit by hand.\n' "$(date -u +%F)" "$(git rev-parse --short HEAD)"
+  python3 - "$(basename "$bin")" "${profiles[@]}" <<'EOF'
+# Function names from callgrind profiles, restricted to the server binary's own code, each once,
+# in the order of the profiles given.
+import re, sys
+binary, paths = sys.argv[1], sys.argv[2:]
+seen = set()
+for path in paths:
+    objects, functions, current = {}, {}, None
+    for line in open(path, errors="replace"):
+        line = line.rstrip("\n")
+        m = re.match(r"^(c?ob)=\((\d+)\)(?: (.*))?$", line)
+        if m:
+            kind, key, name = m.groups()
+            if name:
+                objects[key] = name
+            if kind == "ob":
+                current = objects.get(key, "")
+            continue
+        m = re.match(r"^(c?fn)=\((\d+)\)(?: (.*))?$", line)
+        if not m:
+            continue
+        kind, key, name = m.groups()
+        if name:
+            functions[key] = name
+        if kind != "fn" or not current or current.rsplit("/", 1)[-1] != binary:
+            continue
+        # callgrind marks recursion levels as name'2; "(below main)" is not a symbol.
+        name = re.sub(r"'\d+$", "", functions[key])
+        if name.startswith("(") or name in seen:
+            continue
+        seen.add(name)
+        print(name)
+EOF
+} >"$out.new"
+mv "$out.new" "$out"
+echo "$out: $(grep -vc '^#' "$out") functions; rebuild the release binary to apply it" >&2
