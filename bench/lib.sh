@@ -8,14 +8,17 @@ bench_unset_latchkey_env() {
   for var in $(compgen -e | grep '^LATCHKEY_' || true); do unset "$var"; done
 }
 
-bench_install_wrk() {
-  command -v wrk >/dev/null && return 0
-  echo "==> installing wrk" >&2
-  local sudo=""
+# Installs Debian package $1 with apt-get unless its command ($2, default $1) is already there.
+bench_apt_install() {
+  local package="$1" command="${2:-$1}" sudo=""
+  command -v "$command" >/dev/null && return 0
+  echo "==> installing $package" >&2
   [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get install -y -qq wrk >/dev/null 2>&1 || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq wrk >/dev/null; }
-  command -v wrk >/dev/null || { echo "wrk could not be installed" >&2; return 1; }
+  $sudo apt-get install -y -qq "$package" >/dev/null 2>&1 || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq "$package" >/dev/null; }
+  command -v "$command" >/dev/null || { echo "$package could not be installed" >&2; return 1; }
 }
+
+bench_install_wrk() { bench_apt_install wrk; }
 
 bench_machine() {
   echo "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr)"

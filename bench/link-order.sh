@@ -28,12 +28,7 @@ bin="$CARGO_TARGET_DIR/release/latchkey"
 load="$CARGO_TARGET_DIR/release/examples/flow_load"
 mint="$CARGO_TARGET_DIR/release/examples/mint_user_token"
 for f in "$bin" "$load" "$mint"; do [ -x "$f" ] || { echo "$f is not built (run without SKIP_BUILD)" >&2; exit 1; }; done
-if ! command -v valgrind >/dev/null; then
-  echo "==> installing valgrind" >&2
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get install -y -qq valgrind >/dev/null 2>&1 || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq valgrind >/dev/null; }
-fi
+bench_apt_install valgrind
 bench_unset_latchkey_env
 
 work=$(mktemp -d)
