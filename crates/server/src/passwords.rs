@@ -23,7 +23,10 @@
 //! address space (above glibc's largest dynamic threshold, so it is always mapped on its own and
 //! unmapped when dropped), uses only the part the parameters need (only that part is ever touched,
 //! so only that part is resident), reuses it for every hash while sign-ins keep coming, and drops it
-//! after [`IDLE_RELEASE`] without work: memory follows the load back down.
+//! after [`IDLE_RELEASE`] without work: memory follows the load back down. The default build's
+//! allocator is jemalloc (see the binary's `main.rs`): there the dropped block goes back to the
+//! system from jemalloc's background thread about a second later, and the 32 MiB minimum is only
+//! needed by builds without it (`--no-default-features`), which use glibc's malloc.
 
 use std::sync::Arc;
 use std::time::Duration;
