@@ -151,3 +151,44 @@ bench_link_order_match() {
   found=$(comm -12 <(nm --defined-only "$1" | awk '{print $NF}' | sort -u) <(grep -v '^#' "$list" | sort -u) | wc -l)
   echo "$found of the $listed functions in crates/server/link-order.txt are in the binary (bench/link-order.sh regenerates it)"
 }
+
+# PostgreSQL answers at admin URL $1 within 10 s.
+bench_pg_reachable() { timeout 10 psql -q "$1" -c 'SELECT 1' >/dev/null 2>&1; }
+
+# Points the server's configuration at backend $1 (sqlite or postgres) with data directory $2 and
+# issuer $3. For postgres it creates database $4 through admin URL $5 (query string $6, optional)
+# and sets the caller's `pg_db` to it, so that the caller's exit trap and bench_backend_drop can
+# drop it.
+bench_backend_env() {
+  local backend="$1" dir="$2" issuer="$3" database="${4:-}" admin_url="${5:-}" params="${6:-}"
+  mkdir -p "$dir/data"
+  export LATCHKEY_DATA_DIR="$dir/data" LATCHKEY_ISSUER="$issuer" LATCHKEY_LOG__LEVEL=warn
+  if [ "$backend" = postgres ]; then
+    pg_db="$database"
+    psql -q "$admin_url" -c "CREATE DATABASE $pg_db" >/dev/null
+    export LATCHKEY_DATABASE__URL="${admin_url%/*}/$pg_db${params:+?$params}"
+  else
+    export LATCHKEY_DATABASE__URL="sqlite://$dir/data/latchkey.db?mode=rwc"
+  fi
+}
+
+# Undoes bench_backend_env: drops the caller's `pg_db` (if any) through admin URL $1.
+bench_backend_drop() {
+  if [ -n "${pg_db:-}" ]; then
+    psql -q "$1" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
+    pg_db=""
+  fi
+  unset LATCHKEY_DATABASE__URL LATCHKEY_DATA_DIR LATCHKEY_ISSUER
+}
+
+# Registers the benchmark clients with `latchkey clients add` (binary $1): bench-svc
+# (client_credentials, scope api:read) and bench-web (authorization code; not first-party, so the
+# consent page is part of every flow). Their secrets go to files $2 and $3; CLI errors to log $4.
+bench_register_clients() {
+  local bin="$1" svc_secret="$2" web_secret="$3" log="$4"
+  "$bin" clients add bench-svc --redirect-uri https://bench.example/cb --grant client_credentials --scope api:read \
+    </dev/null 2>>"$log" | sed -n 's/.*store it now): //p' >"$svc_secret"
+  "$bin" clients add bench-web --name "Bench web" --redirect-uri https://bench.example/cb </dev/null 2>>"$log" |
+    sed -n 's/.*store it now): //p' >"$web_secret"
+  [ -s "$svc_secret" ] && [ -s "$web_secret" ] || { echo "client registration failed" >&2; cat "$log" >&2; return 1; }
+}

@@ -69,23 +69,11 @@ token() { curl -fsS -u "bench-svc:$(cat "$1/svc-secret")" -d grant_type=client_c
 
 profile_backend() {
   local backend="$1" dir="$work/$1"
-  mkdir -p "$dir/data"
-  export LATCHKEY_DATA_DIR="$dir/data" LATCHKEY_ISSUER="$issuer" LATCHKEY_LOG__LEVEL=warn
-  if [ "$backend" = postgres ]; then
-    pg_db="latchkey_link_order_$$"
-    psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $pg_db" >/dev/null
-    export LATCHKEY_DATABASE__URL="${PG_ADMIN_URL%/*}/$pg_db?sslmode=disable"
-  else
-    export LATCHKEY_DATABASE__URL="sqlite://$dir/data/latchkey.db?mode=rwc"
-  fi
+  bench_backend_env "$backend" "$dir" "$issuer" "latchkey_link_order_$$" "$PG_ADMIN_URL" sslmode=disable
   echo "==> $backend: first start" >&2
   start_profiled "$dir" "$work/$backend-first.cg"
   stop_profiled
-  "$bin" clients add bench-svc --redirect-uri https://bench.example/cb --grant client_credentials --scope api:read \
-    </dev/null 2>>"$dir/cli.log" | sed -n 's/.*store it now): //p' >"$dir/svc-secret"
-  "$bin" clients add bench-web --name "Bench web" --redirect-uri https://bench.example/cb </dev/null 2>>"$dir/cli.log" |
-    sed -n 's/.*store it now): //p' >"$dir/web-secret"
-  [ -s "$dir/svc-secret" ] && [ -s "$dir/web-secret" ] || { echo "client registration failed" >&2; cat "$dir/cli.log" >&2; return 1; }
+  bench_register_clients "$bin" "$dir/svc-secret" "$dir/web-secret" "$dir/cli.log"
   bench_seed_accounts "$bin" 4 bench "$work/password" "$dir/cli.log"
 
   echo "==> $backend: warm start, idle" >&2
@@ -113,15 +101,11 @@ profile_backend() {
       --client-id bench-web --client-secret-file "$dir/web-secret" --workers 1 --seconds 300 --max 3 >/dev/null
   done
   stop_profiled
-  if [ -n "$pg_db" ]; then
-    psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
-    pg_db=""
-  fi
-  unset LATCHKEY_DATABASE__URL LATCHKEY_DATA_DIR LATCHKEY_ISSUER
+  bench_backend_drop "$PG_ADMIN_URL"
 }
 
 backends=(sqlite)
-if timeout 10 psql -q "$PG_ADMIN_URL" -c 'SELECT 1' >/dev/null 2>&1; then
+if bench_pg_reachable "$PG_ADMIN_URL"; then
   backends+=(postgres)
 else
   echo "!! PostgreSQL is not reachable at $PG_ADMIN_URL: the list covers SQLite only" >&2

@@ -168,24 +168,11 @@ met() { # rps p99 errors min max
 
 run_backend() {
   local backend="$1" dir="$work/$backend"
-  mkdir -p "$dir/data"
-  export LATCHKEY_DATA_DIR="$dir/data" LATCHKEY_ISSUER="$issuer" LATCHKEY_LOG__LEVEL=warn
-  if [ "$backend" = postgres ]; then
-    pg_db="latchkey_bench_run_$$"
-    psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $pg_db" >/dev/null
-    export LATCHKEY_DATABASE__URL="${PG_ADMIN_URL%/*}/$pg_db${PG_URL_PARAMS:+?$PG_URL_PARAMS}"
-  else
-    export LATCHKEY_DATABASE__URL="sqlite://$dir/data/latchkey.db?mode=rwc"
-  fi
+  bench_backend_env "$backend" "$dir" "$issuer" "latchkey_bench_run_$$" "$PG_ADMIN_URL" "${PG_URL_PARAMS:-}"
 
   echo "==> $backend: schema, clients, $ACCOUNTS accounts (latchkey users add, Argon2id at the defaults)" >&2
   "$bin" migrate >/dev/null 2>>"$dir/cli.log"
-  "$bin" clients add bench-svc --redirect-uri https://bench.example/cb --grant client_credentials --scope api:read \
-    </dev/null | sed -n 's/.*store it now): //p' >"$dir/svc-secret"
-  # Not first-party: the consent page is part of every measured flow.
-  "$bin" clients add bench-web --name "Bench web" --redirect-uri https://bench.example/cb </dev/null |
-    sed -n 's/.*store it now): //p' >"$work/web-secret"
-  [ -s "$dir/svc-secret" ] && [ -s "$work/web-secret" ] || { echo "client registration failed" >&2; cat "$dir/cli.log" >&2; return 1; }
+  bench_register_clients "$bin" "$dir/svc-secret" "$work/web-secret" "$dir/cli.log"
   local started=$SECONDS
   bench_seed_accounts "$bin" "$ACCOUNTS" bench "$work/password" "$dir/cli.log"
   echo "    accounts took $((SECONDS - started)) s" >&2
@@ -256,11 +243,7 @@ run_backend() {
   fi
   bench_stop "$server_pid"
   server_pid=""
-  if [ -n "$pg_db" ]; then
-    psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
-    pg_db=""
-  fi
-  unset LATCHKEY_DATABASE__URL LATCHKEY_DATA_DIR LATCHKEY_ISSUER
+  bench_backend_drop "$PG_ADMIN_URL"
 }
 
 # The endpoints that need nothing provider-specific, against the other provider, from its own
@@ -316,12 +299,10 @@ print(*(d.get(k) or "-" for k in ("jwks_uri", "token_endpoint", "introspection_e
   if [ -n "${OTHER_PID:-}" ]; then info[other:rss_after]=$(bench_rss "$OTHER_PID"); fi
 }
 
-bench_pg_reachable() { timeout 10 psql -q "$PG_ADMIN_URL" -c 'SELECT 1' >/dev/null 2>&1; }
-
 done_backends=()
 skipped=""
 for backend in "${backends[@]}"; do
-  if [ "$backend" = postgres ] && ! bench_pg_reachable; then
+  if [ "$backend" = postgres ] && ! bench_pg_reachable "$PG_ADMIN_URL"; then
     skipped="PostgreSQL SKIPPED: $PG_ADMIN_URL is unreachable (or refuses the connection); start it or set PG_ADMIN_URL."
     printf '\n!!!!!!!!\n!!! %s\n!!!!!!!!\n\n' "$skipped" >&2
     continue
