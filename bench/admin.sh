@@ -14,6 +14,7 @@
 #   ROUNDS=200 DURATION=10 CONNECTIONS=8 PORT=18082 DB=sqlite|postgres SKIP_BUILD=1 bench/admin.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS="${ROUNDS:-200}"
 DURATION="${DURATION:-10}"
@@ -34,33 +35,19 @@ fi
 bin="$CARGO_TARGET_DIR/release/latchkey"
 
 # Nothing from the caller's environment may change the server's configuration.
-for var in $(compgen -e | grep '^LATCHKEY_' || true); do unset "$var"; done
+bench_unset_latchkey_env
 
 work=$(mktemp -d)
 server_pid=""
 pg_db=""
 cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
+  bench_stop "$server_pid"
   if [ -n "$pg_db" ]; then psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-export LATCHKEY_DATA_DIR="$work/data"
-export LATCHKEY_ISSUER="$ISSUER"
-export LATCHKEY_LOG__LEVEL=warn
-mkdir -p "$work/data"
-if [ "$DB" = postgres ]; then
-  pg_db="latchkey_bench_$$"
-  psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $pg_db" >/dev/null
-  export LATCHKEY_DATABASE__URL="${PG_ADMIN_URL%/*}/$pg_db"
-else
-  export LATCHKEY_DATABASE__URL="sqlite://$work/data/latchkey.db?mode=rwc"
-fi
+bench_backend_env "$DB" "$work" "$ISSUER" "latchkey_bench_$$" "$PG_ADMIN_URL"
 
 echo "==> schema and $ACCOUNTS accounts ($DB)" >&2
 "$bin" migrate 2>/dev/null
@@ -96,11 +83,7 @@ secret=$("$bin" clients add bench-admin --redirect-uri https://bench.example/cb 
 
 "$bin" serve --listen "127.0.0.1:$PORT" 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS "$ISSUER/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "$ISSUER/readyz" >/dev/null || { cat "$work/server.log" >&2; exit 1; }
+bench_wait_ready "$ISSUER/readyz" "$server_pid" 100 || { cat "$work/server.log" >&2; exit 1; }
 
 echo "==> sign in (console) and token (API)" >&2
 jar="$work/cookies"
