@@ -16,8 +16,8 @@ use latchkey_server::{cli, serve, telemetry};
 /// follows the load back down.
 ///
 /// - Speed: the request paths allocate many small short-lived objects on every runtime worker.
-///   On the same host and hour (bench/run.sh, SQLite), userinfo went from 20,368 to 24,297
-///   requests/s and introspection from 18,312 to 24,234.
+///   On the same host and hour (bench/run.sh, SQLite; bench/results/run-2026-12-07-jemalloc.md),
+///   userinfo went from 20,368 to 25,161 requests/s and introspection from 18,312 to 25,123.
 /// - Memory: glibc gives each thread that allocates under contention an arena of its own and keeps
 ///   what is freed inside it; releasing that would need `malloc_trim` through unsafe FFI. jemalloc's
 ///   background thread returns freed pages to the system (`MADV_DONTNEED`) about a second after
@@ -26,7 +26,7 @@ use latchkey_server::{cli, serve, telemetry};
 ///   `_RJEM_MALLOC_CONF` overrides it at run time).
 ///   mimalloc was measured too and rejected: it purges only from inside later allocator calls, so
 ///   an idle server kept the two 19 MiB Argon2 blocks after releasing them (79.5 MiB eight seconds
-///   after the benchmark, against 48.6 MiB with glibc and 35.4 MiB with jemalloc).
+///   after the benchmark, against 48.6 MiB with glibc and 35.9 MiB with jemalloc).
 ///
 /// Only Rust's allocations go through it; the C libraries (SQLite, aws-lc) keep the C library's
 /// malloc. `--no-default-features` builds without it.
