@@ -42,7 +42,7 @@ server_pid=""
 pg_db=""
 cleanup() {
   bench_stop "$server_pid"
-  if [ -n "$pg_db" ]; then psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null || true; fi
+  bench_backend_drop "$PG_ADMIN_URL" || true
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -157,8 +157,8 @@ bench_pg_reachable() { timeout 10 psql -q "$1" -c 'SELECT 1' >/dev/null 2>&1; }
 
 # Points the server's configuration at backend $1 (sqlite or postgres) with data directory $2 and
 # issuer $3. For postgres it creates database $4 through admin URL $5 (query string $6, optional)
-# and sets the caller's `pg_db` to it, so that the caller's exit trap and bench_backend_drop can
-# drop it.
+# and sets the caller's `pg_db` to it, for bench_backend_drop (called at the end of the backend's
+# run and, in case it stops early, from the caller's exit trap).
 bench_backend_env() {
   local backend="$1" dir="$2" issuer="$3" database="${4:-}" admin_url="${5:-}" params="${6:-}"
   mkdir -p "$dir/data"

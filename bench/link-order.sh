@@ -36,7 +36,7 @@ pid=""
 pg_db=""
 cleanup() {
   [ -z "$pid" ] || bench_stop "$pid"
-  if [ -n "$pg_db" ]; then psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; fi
+  bench_backend_drop "$PG_ADMIN_URL" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -78,7 +78,7 @@ server_pid=""
 pg_db=""
 cleanup() {
   bench_stop "$server_pid"
-  if [ -n "$pg_db" ]; then psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; fi
+  bench_backend_drop "$PG_ADMIN_URL" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
