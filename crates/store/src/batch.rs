@@ -13,6 +13,13 @@
 //! nothing extra), and whoever arrives meanwhile is carried by the next write. So the rule "a
 //! token nobody can revoke or introspect must not exist" holds as before, on any number of nodes.
 //!
+//! A batch carries a power of two of rows (the rest wait for the next write, which starts at once).
+//! Each row count is its own SQL text, and the connection keeps every statement it prepared (sqlx's
+//! statement cache, 100 per connection): on SQLite those are compiled programs in our own memory,
+//! and with any count from 1 to 256 the writing connection held about 12 MiB of them after a
+//! client_credentials load, for good. Powers of two make 9 texts at most, and a write still takes at
+//! least half of what is waiting.
+//!
 //! One bad row (a client deleted in the meantime: a foreign-key violation) must not fail the rest
 //! of its batch, so when a multi-row insert fails, its rows are inserted one by one and each
 //! caller gets its own row's answer.
@@ -27,8 +34,14 @@ use tokio::sync::oneshot;
 use crate::entity::access_token;
 use crate::error::DbResultExt as _;
 
-/// Most rows in one `INSERT` (8 parameters each: far below SQLite's and PostgreSQL's limits).
+/// Most rows in one `INSERT` (8 parameters each: far below SQLite's and PostgreSQL's limits); a
+/// power of two, like every batch ([`batch_len`]).
 const MAX_BATCH: usize = 256;
+
+/// How many of `pending` rows the next write carries: the largest power of two not above either.
+fn batch_len(pending: usize) -> usize {
+    pending.min(MAX_BATCH).checked_ilog2().map_or(0, |log| 1 << log)
+}
 
 type Reply = oneshot::Sender<StoreResult<()>>;
 
@@ -64,7 +77,7 @@ impl AccessTokenWrites {
             }
             let batch = {
                 let mut pending = self.lock_pending();
-                let n = pending.len().min(MAX_BATCH);
+                let n = batch_len(pending.len());
                 pending.drain(..n).collect::<Vec<_>>()
             };
             // The write runs as a task of its own, holding the turn: if this caller goes away
@@ -75,7 +88,7 @@ impl AccessTokenWrites {
                 drop(turn);
             })
             .await;
-            // Our row was in that batch unless more than MAX_BATCH were ahead of it: then, next turn.
+            // Our row was in that batch unless it was past the batch's length: then, next turn.
             if let Some(result) = answered(&mut answer) {
                 return result;
             }
@@ -123,5 +136,20 @@ async fn write(writer: &DatabaseConnection, batch: Vec<(access_token::ActiveMode
     for (row, reply) in batch {
         let result = access_token::Entity::insert(row).exec_without_returning(writer).await.store().map(drop);
         let _ = reply.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_powers_of_two_up_to_the_maximum() {
+        let lens: Vec<usize> = [0, 1, 2, 3, 4, 5, 7, 8, 100, 255, 256, 257, 10_000].map(batch_len).to_vec();
+        assert_eq!(lens, [0, 1, 2, 2, 4, 4, 4, 8, 64, 128, 256, 256, 256]);
+        assert!(MAX_BATCH.is_power_of_two());
+        // So at most log2(MAX_BATCH) + 1 distinct INSERT texts, whatever the load.
+        let texts: std::collections::BTreeSet<usize> = (1..=1000).map(batch_len).collect();
+        assert_eq!(texts.len(), MAX_BATCH.ilog2() as usize + 1);
     }
 }
