@@ -14,11 +14,11 @@
 //! token nobody can revoke or introspect must not exist" holds as before, on any number of nodes.
 //!
 //! A batch carries a power of two of rows (the rest wait for the next write, which starts at once).
-//! Each row count is its own SQL text, and the connection keeps every statement it prepared (sqlx's
+//! Each row count is its own SQL text, and a connection keeps every statement it prepared (sqlx's
 //! statement cache, 100 per connection): on SQLite those are compiled programs in our own memory,
-//! and with any count from 1 to 256 the writing connection held about 12 MiB of them after a
-//! client_credentials load, for good. Powers of two make 9 texts at most, and a write still takes at
-//! least half of what is waiting.
+//! on PostgreSQL their descriptions. With any count from 1 to 256, the server kept about 11 MiB more
+//! after a benchmark run, for good, on either database (bench/results/run-2026-12-07-batch-statements.md).
+//! Powers of two make 9 texts at most, and a write still takes at least half of what is waiting.
 //!
 //! One bad row (a client deleted in the meantime: a foreign-key violation) must not fail the rest
 //! of its batch, so when a multi-row insert fails, its rows are inserted one by one and each
