@@ -252,6 +252,41 @@ impl SeaStore {
         PoolStats { size, idle: u32::try_from(idle).unwrap_or(u32::MAX) }
     }
 
+    /// The most prepared statements that any one connection of the writing pool keeps in its cache,
+    /// for tests that bound how many distinct statement texts the writes produce ([`batch`]).
+    #[cfg(feature = "testing")]
+    pub async fn most_cached_statements(&self) -> Result<usize, StoreError> {
+        Ok(match (&self.writer_pool, &self.pool) {
+            (Some(pool), _) | (None, Pool::Sqlite(pool)) => {
+                every_connection(pool).await?.iter().map(|c| c.cached_statements_size()).max()
+            }
+            (None, Pool::Postgres(pool)) => {
+                every_connection(pool).await?.iter().map(|c| c.cached_statements_size()).max()
+            }
+        }
+        .unwrap_or(0))
+    }
+
+    /// Empties the statement cache of every connection of the writing pool (see
+    /// [`SeaStore::most_cached_statements`]).
+    #[cfg(feature = "testing")]
+    pub async fn clear_cached_statements(&self) -> Result<(), StoreError> {
+        let failed = |e: sea_orm::sqlx::Error| StoreError::Internal(format!("cannot clear the statement cache: {e}"));
+        match (&self.writer_pool, &self.pool) {
+            (Some(pool), _) | (None, Pool::Sqlite(pool)) => {
+                for mut c in every_connection(pool).await? {
+                    c.clear_cached_statements().await.map_err(failed)?;
+                }
+            }
+            (None, Pool::Postgres(pool)) => {
+                for mut c in every_connection(pool).await? {
+                    c.clear_cached_statements().await.map_err(failed)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Where reads go.
     pub(crate) fn db(&self) -> &DatabaseConnection {
         &self.db
@@ -273,6 +308,20 @@ impl SeaStore {
 
 /// A failed first connection is `Unavailable` (the usual cause: the database is down or the
 /// address wrong), with the URL redacted because the message is logged.
+/// Every connection `pool` has, held at once: as many as it may open, so that none is left idle
+/// (new ones are opened empty, and the pool waits for those in use to come back).
+#[cfg(feature = "testing")]
+async fn every_connection<DB: sea_orm::sqlx::Database>(
+    pool: &sea_orm::sqlx::Pool<DB>,
+) -> Result<Vec<sea_orm::sqlx::pool::PoolConnection<DB>>, StoreError> {
+    let mut held = Vec::new();
+    for _ in 0..pool.options().get_max_connections() {
+        let c = pool.acquire().await.map_err(|e| StoreError::Internal(format!("cannot acquire a connection: {e}")))?;
+        held.push(c);
+    }
+    Ok(held)
+}
+
 fn connect_error(url: &str, err: sea_orm::sqlx::Error) -> StoreError {
     StoreError::Unavailable(format!("cannot connect to {}: {err}", redact_database_url(url)))
 }

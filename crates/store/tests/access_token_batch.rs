@@ -81,6 +81,25 @@ async fn concurrent_inserts_are_all_stored(store: &SeaStore) {
     }
 }
 
+/// Every row count of a multi-row `INSERT` is its own statement text, and each connection caches
+/// the statements it prepared (on SQLite, compiled programs in our memory): batches of a power of
+/// two of rows keep that to one text per power of two, whatever the concurrency.
+async fn batches_prepare_few_statement_texts(store: &SeaStore) {
+    store.insert_client(client("svc")).await.unwrap();
+    store.clear_cached_statements().await.unwrap(); // the migrations' and the client's
+    let mut n = 0;
+    for concurrency in 1..=80 {
+        let records: Vec<_> = (n..n + concurrency).map(|i| record(format!("jti-{i}"), "svc", i)).collect();
+        n += concurrency;
+        for answer in insert_all(store, &records).await {
+            answer.unwrap();
+        }
+    }
+    // One row, and 2, 4, ..., 64 rows (80 callers at once make batches of at most 64).
+    let cached = store.most_cached_statements().await.unwrap();
+    assert!(cached <= 7, "{cached} statements cached after the inserts on one connection");
+}
+
 async fn a_bad_row_fails_alone(store: &SeaStore) {
     store.insert_client(client("svc")).await.unwrap();
     store.insert_access_token(record("taken".to_owned(), "svc", 0)).await.unwrap();
@@ -140,6 +159,7 @@ async fn callers_that_go_away_lose_no_one_elses_row(store: &SeaStore) {
 
 latchkey_store::both_databases!(pool = 8;
     concurrent_inserts_are_all_stored,
+    batches_prepare_few_statement_texts,
     a_bad_row_fails_alone,
     callers_that_go_away_lose_no_one_elses_row,
 );
@@ -158,6 +178,13 @@ mod sqlite_file {
     async fn concurrent_inserts_are_all_stored() {
         let (_dir, store) = file_store().await;
         super::concurrent_inserts_are_all_stored(&store).await;
+        store.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_prepare_few_statement_texts() {
+        let (_dir, store) = file_store().await;
+        super::batches_prepare_few_statement_texts(&store).await;
         store.close().await.unwrap();
     }
 
