@@ -4,7 +4,8 @@
 //! - every caller told `Ok` finds its row stored, exactly as given;
 //! - a bad row (unknown client: a foreign-key violation; a `jti` already taken) fails alone, with
 //!   its own error, and takes none of the good rows of its batch down with it;
-//! - callers that go away while waiting (a client disconnecting) do not lose anyone else's row.
+//! - callers that go away while waiting (a client disconnecting) do not lose anyone else's row;
+//! - the batches come in few sizes, so the writing connections cache few statement texts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, Utc};
