@@ -144,12 +144,21 @@ bench_is_loopback_url() {
 # How much of crates/server/link-order.txt (the start-up code order, crates/server/build.rs) names
 # functions of binary $1: a list made from an older build matches less and saves less memory.
 bench_link_order_match() {
-  local list=crates/server/link-order.txt listed found
-  [ -f "$list" ] || { echo "no crates/server/link-order.txt"; return; }
+  local counts
+  [ -f crates/server/link-order.txt ] || { echo "no crates/server/link-order.txt"; return; }
   command -v nm >/dev/null || { echo "not checked (no nm)"; return; }
-  listed=$(grep -vc '^#' "$list")
-  found=$(comm -12 <(nm --defined-only "$1" | awk '{print $NF}' | sort -u) <(grep -v '^#' "$list" | sort -u) | wc -l)
-  echo "$found of the $listed functions in crates/server/link-order.txt are in the binary (bench/link-order.sh regenerates it)"
+  counts=$(bench_link_order_counts "$1")
+  echo "${counts% *} of the ${counts#* } functions in crates/server/link-order.txt are in the binary (bench/link-order.sh regenerates it)"
+}
+
+# Prints "found listed": how many of the names in crates/server/link-order.txt binary $1 defines,
+# and how many it lists. Needs nm. A build whose features differ from the list's (another cargo
+# command, e.g. one that also builds the demo) renames most functions (deploy/Dockerfile says why).
+bench_link_order_counts() {
+  local list=crates/server/link-order.txt
+  printf '%s %s\n' \
+    "$(comm -12 <(nm --defined-only "$1" | awk '{print $NF}' | sort -u) <(grep -v '^#' "$list" | sort -u) | wc -l)" \
+    "$(grep -vc '^#' "$list")"
 }
 
 # PostgreSQL answers at admin URL $1 within 10 s.

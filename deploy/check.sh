@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Dockerfile's build and runtime steps, without Docker (no container engine runs on this
-# machine or in CI). Mirrors deploy/Dockerfile: release build of both binaries with --locked, the
-# binaries installed into a fresh directory, `latchkey --version`, the shared libraries the
+# machine or in CI). Mirrors deploy/Dockerfile: release build of both binaries with --locked (the
+# server in a command of its own, and its code order checked against it), the binaries installed into a fresh directory, `latchkey --version`, the shared libraries the
 # distroless/cc runtime must provide, then the server started as the image's non-root user
 # (65532) on its own data directory with the image's environment, and the HEALTHCHECK command run
 # against it. Also verifies deploy/systemd/latchkey.service with systemd-analyze.
@@ -39,11 +39,34 @@ cleanup() {
 trap cleanup EXIT
 
 # --- builder stage -------------------------------------------------------------------------
-say "cargo build ${profile_args[*]} --locked -p latchkey-server -p latchkey-demo-rp"
-cargo build "${profile_args[@]}" --locked -p latchkey-server -p latchkey-demo-rp
+if [ "$profile_dir" = release ]; then
+  # As the Dockerfile: the server in a cargo command of its own, so the demo's dependencies do not
+  # change the features (and the symbol names) of the crates the server shares with it.
+  say "cargo build --release --locked -p latchkey-server && cargo build --release --locked -p latchkey-demo-rp"
+  cargo build --release --locked -p latchkey-server
+  cargo build --release --locked -p latchkey-demo-rp
+else
+  # The dev profile has no code order to keep, so one command builds both (the test suite's
+  # builds share most of it).
+  say "cargo build --locked -p latchkey-server -p latchkey-demo-rp"
+  cargo build --locked -p latchkey-server -p latchkey-demo-rp
+fi
 install -D -m 0755 "$CARGO_TARGET_DIR/$profile_dir/latchkey" "$work/bin/latchkey"
 install -D -m 0755 "$CARGO_TARGET_DIR/$profile_dir/latchkey-demo-rp" "$work/bin/latchkey-demo-rp"
 "$work/bin/latchkey" --version
+
+# The release binary's code order (crates/server/link-order.txt, crates/server/build.rs) must
+# still match it: a build whose features differ from the list's renames most functions, and the
+# idle server then keeps about 6 MiB more code resident.
+if [ "$profile_dir" = release ] && command -v nm >/dev/null; then
+  . bench/lib.sh
+  read -r found listed < <(bench_link_order_counts "$work/bin/latchkey")
+  if [ $((found * 10)) -lt $((listed * 9)) ]; then
+    echo "deploy/check.sh: FAIL: only $found of the $listed functions in crates/server/link-order.txt are in the binary (a changed build command, or a stale list: bench/link-order.sh regenerates it)" >&2
+    exit 1
+  fi
+  say "code order: $found of the $listed functions in crates/server/link-order.txt are in the binary"
+fi
 
 # distroless/cc-debian12 ships glibc and libgcc only: anything else the binary needs would be
 # missing at run time (the container would not even start).
