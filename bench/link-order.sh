@@ -69,6 +69,16 @@ stop_profiled() {
 
 token() { curl -fsS -u "bench-svc:$(cat "$1/svc-secret")" -d grant_type=client_credentials "$issuer/token"; }
 
+# Code flows, refresh rotations and sign-ins through flow_load against the server of data directory
+# $1: $2 workers, at most $3 of each.
+flows() {
+  local mode
+  for mode in code-flow refresh login; do
+    timeout 600 "$load" "$mode" --base-url "$issuer" --accounts 4 --password-file "$work/password" \
+      --client-id bench-web --client-secret-file "$1/web-secret" --workers "$2" --seconds 300 --max "$3" >/dev/null
+  done
+}
+
 profile_backend() {
   local backend="$1" dir="$work/$1"
   bench_backend_env "$backend" "$dir" "$issuer" "latchkey_link_order_$$" "$PG_ADMIN_URL" sslmode=disable
@@ -90,6 +100,8 @@ profile_backend() {
   cc=$(token "$dir" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
   user=$("$mint" "$LATCHKEY_DATABASE__URL" "$dir/data/key-encryption.key" "$issuer" bench-web bench00000)
   basic="bench-svc:$(cat "$dir/svc-secret")"
+  local basic_b64
+  basic_b64=$(printf '%s' "$basic" | base64 -w0)
   for _ in 1 2 3; do
     curl -fsS -o /dev/null "$issuer/.well-known/openid-configuration"
     curl -fsS -o /dev/null "$issuer/jwks"
@@ -97,11 +109,7 @@ profile_backend() {
     curl -fsS -o /dev/null -H "Authorization: Bearer $user" "$issuer/userinfo"
     curl -fsS -o /dev/null -u "$basic" -d "token=$cc" "$issuer/introspect"
   done
-  local mode
-  for mode in code-flow refresh login; do
-    timeout 600 "$load" "$mode" --base-url "$issuer" --accounts 4 --password-file "$work/password" \
-      --client-id bench-web --client-secret-file "$dir/web-secret" --workers 1 --seconds 300 --max 3 >/dev/null
-  done
+  flows "$dir" 1 3
   # The same paths under concurrency, as bench/run.sh loads them: many connections at once, access
   # tokens written in batches, waits for pooled connections, SQLite's WAL checkpoints and B-tree
   # page splits (thousands of rows). Without this, the code only a loaded server runs stayed out of
@@ -110,15 +118,12 @@ profile_backend() {
   # point is the code they run.
   echo "==> $backend: warm start, requests under concurrency" >&2
   timeout 120 "$rate_load" --url "$issuer/token" --rate 60 --seconds 30 --connections 64 \
-    --header "Authorization: Basic $(printf '%s' "$basic" | base64 -w0)" --form grant_type=client_credentials >/dev/null || true
+    --header "Authorization: Basic $basic_b64" --form grant_type=client_credentials >/dev/null || true
   timeout 60 "$rate_load" --url "$issuer/userinfo" --rate 60 --seconds 5 --connections 64 \
     --header "Authorization: Bearer $user" >/dev/null || true
   timeout 60 "$rate_load" --url "$issuer/introspect" --rate 60 --seconds 5 --connections 64 \
-    --header "Authorization: Basic $(printf '%s' "$basic" | base64 -w0)" --form "token=$cc" >/dev/null || true
-  for mode in code-flow refresh login; do
-    timeout 600 "$load" "$mode" --base-url "$issuer" --accounts 4 --password-file "$work/password" \
-      --client-id bench-web --client-secret-file "$dir/web-secret" --workers 4 --seconds 300 --max 8 >/dev/null
-  done
+    --header "Authorization: Basic $basic_b64" --form "token=$cc" >/dev/null || true
+  flows "$dir" 4 8
   stop_profiled
   bench_backend_drop "$PG_ADMIN_URL"
 }

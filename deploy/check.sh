@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Dockerfile's build and runtime steps, without Docker (no container engine runs on this
 # machine or in CI). Mirrors deploy/Dockerfile: release build of both binaries with --locked (the
-# server in a command of its own, and its code order checked against it), the binaries installed into a fresh directory, `latchkey --version`, the shared libraries the
-# distroless/cc runtime must provide, then the server started as the image's non-root user
+# server in a command of its own, and its code order checked against it), the binaries installed
+# into a fresh directory, `latchkey --version`, the shared libraries the distroless/cc runtime must
+# provide, then the server started as the image's non-root user
 # (65532) on its own data directory with the image's environment, and the HEALTHCHECK command run
 # against it. Also verifies deploy/systemd/latchkey.service with systemd-analyze.
 #

@@ -306,8 +306,6 @@ impl SeaStore {
     }
 }
 
-/// A failed first connection is `Unavailable` (the usual cause: the database is down or the
-/// address wrong), with the URL redacted because the message is logged.
 /// Every connection `pool` has, held at once: as many as it may open, so that none is left idle
 /// (new ones are opened empty, and the pool waits for those in use to come back).
 #[cfg(feature = "testing")]
@@ -322,6 +320,8 @@ async fn every_connection<DB: sea_orm::sqlx::Database>(
     Ok(held)
 }
 
+/// A failed first connection is `Unavailable` (the usual cause: the database is down or the
+/// address wrong), with the URL redacted because the message is logged.
 fn connect_error(url: &str, err: sea_orm::sqlx::Error) -> StoreError {
     StoreError::Unavailable(format!("cannot connect to {}: {err}", redact_database_url(url)))
 }
