@@ -15,7 +15,10 @@
 //! 1,024 in flight) and every request by a 10 s timeout.
 //!
 //! Usage: `rate_load --url URL --rate 4500 [--seconds 10] [--connections 256]
-//! [--header "Name: value"]... [--form "a=b&c=d"]` (`--form` makes it a form POST).
+//! [--header "Name: value"]... [--form "a=b&c=d"] [--timeline FILE]` (`--form` makes it a form
+//! POST). `--timeline` also writes one CSV row per request, `due_ms,latency_ms` (latency empty
+//! for a failed request), in the order they were due: it tells a steady queue (every latency
+//! high) from a stall (a run of requests due together that all waited for the same thing).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +40,7 @@ struct Options {
     connections: usize,
     headers: reqwest::header::HeaderMap,
     form: Option<String>,
+    timeline: Option<std::path::PathBuf>,
 }
 
 fn options(mut args: Args) -> anyhow::Result<Options> {
@@ -47,6 +51,7 @@ fn options(mut args: Args) -> anyhow::Result<Options> {
         connections: 256,
         headers: reqwest::header::HeaderMap::new(),
         form: None,
+        timeline: None,
     };
     while let Some(arg) = args.next_flag() {
         match arg.as_str() {
@@ -64,6 +69,7 @@ fn options(mut args: Args) -> anyhow::Result<Options> {
                 );
             }
             "--form" => o.form = Some(args.value(&arg)?),
+            "--timeline" => o.timeline = Some(args.value(&arg)?.into()),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -131,22 +137,43 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep_until(at).await;
         let (client, o, slots) = (client.clone(), o.clone(), slots.clone());
         tasks.spawn(async move {
-            let _slot = slots.acquire_owned().await.map_err(|_| "closed".to_owned())?;
-            one(&client, &o, at).await
+            let result = match slots.acquire_owned().await {
+                // The permit is held until the answer is in.
+                Ok(_slot) => one(&client, &o, at).await,
+                Err(_) => Err("closed".to_owned()),
+            };
+            (i, result)
         });
     }
     let mut latencies = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    let mut rows: Vec<(u64, Option<Duration>)> = Vec::new();
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok(Ok(latency)) => latencies.push(latency),
-            Ok(Err(kind)) => *kinds.entry(kind).or_default() += 1,
+            Ok((i, Ok(latency))) => {
+                latencies.push(latency);
+                rows.push((i, Some(latency)));
+            }
+            Ok((i, Err(kind))) => {
+                *kinds.entry(kind).or_default() += 1;
+                rows.push((i, None));
+            }
             Err(e) => *kinds.entry(format!("task: {e}")).or_default() += 1,
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
     latencies.sort_unstable();
     let ms = |d: Duration| (d.as_secs_f64() * 100_000.0).round() / 100.0;
+    if let Some(path) = &o.timeline {
+        rows.sort_unstable_by_key(|r| r.0);
+        let mut csv = String::from("due_ms,latency_ms\n");
+        for (i, latency) in rows {
+            let due_ms = ms(due(start, i, o.rate) - start);
+            let latency = latency.map(|l| ms(l).to_string()).unwrap_or_default();
+            csv.push_str(&format!("{due_ms},{latency}\n"));
+        }
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
+    }
     let errors: usize = kinds.values().sum();
     let report = serde_json::json!({
         "rate": o.rate,
