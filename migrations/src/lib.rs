@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 mod m20250101_000001_initial_schema;
 mod m20261127_000001_setup_tokens;
 mod m20261203_000001_token_family_revocations;
+mod m20261207_000001_partial_access_token_indexes;
 
 /// Applies Latchkey's migrations in order. `latchkey-store` runs it (under a lock on PostgreSQL).
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000001_initial_schema::Migration),
             Box::new(m20261127_000001_setup_tokens::Migration),
             Box::new(m20261203_000001_token_family_revocations::Migration),
+            Box::new(m20261207_000001_partial_access_token_indexes::Migration),
         ]
     }
 }
