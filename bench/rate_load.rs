@@ -145,23 +145,22 @@ async fn main() -> anyhow::Result<()> {
             (i, result)
         });
     }
-    let mut latencies = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-    let mut rows: Vec<(u64, Option<Duration>)> = Vec::new();
+    // Each request's index and latency (`None`: failed), for the percentiles and the timeline.
+    let mut rows: Vec<(u64, Option<Duration>)> = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok((i, Ok(latency))) => {
-                latencies.push(latency);
-                rows.push((i, Some(latency)));
-            }
-            Ok((i, Err(kind))) => {
-                *kinds.entry(kind).or_default() += 1;
-                rows.push((i, None));
+            Ok((i, result)) => {
+                if let Err(kind) = &result {
+                    *kinds.entry(kind.clone()).or_default() += 1;
+                }
+                rows.push((i, result.ok()));
             }
             Err(e) => *kinds.entry(format!("task: {e}")).or_default() += 1,
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let mut latencies: Vec<Duration> = rows.iter().filter_map(|r| r.1).collect();
     latencies.sort_unstable();
     let ms = |d: Duration| (d.as_secs_f64() * 100_000.0).round() / 100.0;
     if let Some(path) = &o.timeline {

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use latchkey_migration::Migrator;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use sea_orm_migration::MigratorTrait as _;
 
 const INDEXES: [(&str, &str); 2] =
@@ -29,18 +29,21 @@ async fn is_partial(db: &DatabaseConnection, name: &str) -> bool {
 /// The query plan of a lookup by `column = value`, as one string.
 async fn plan(db: &DatabaseConnection, column: &str) -> String {
     let backend = db.get_database_backend();
+    // One transaction: the setting below and the EXPLAIN must run on the same pooled connection.
+    let txn = db.begin().await.unwrap();
     let (sql, field) = match backend {
         DbBackend::Sqlite => {
             (format!("EXPLAIN QUERY PLAN SELECT jti FROM access_tokens WHERE {column} = x'00'"), "detail")
         }
         _ => {
             // An empty table is cheaper to scan than to look up: ask for the index if it can be used.
-            db.execute_unprepared("SET enable_seqscan = off").await.unwrap();
+            txn.execute_unprepared("SET LOCAL enable_seqscan = off").await.unwrap();
             let id = "00000000-0000-0000-0000-000000000000";
             (format!("EXPLAIN SELECT jti FROM access_tokens WHERE {column} = '{id}'::uuid"), "QUERY PLAN")
         }
     };
-    let rows = db.query_all_raw(Statement::from_string(backend, sql)).await.unwrap();
+    let rows = txn.query_all_raw(Statement::from_string(backend, sql)).await.unwrap();
+    txn.rollback().await.unwrap();
     rows.iter().map(|r| r.try_get::<String>("", field).unwrap()).collect::<Vec<_>>().join("\n")
 }
 
